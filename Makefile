@@ -1,0 +1,46 @@
+# Two commands set everything up: `make run` (the pipeline) and `make test` (the suite).
+# Both create .venv with the exact versions of requirements.lock first.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# cpu: tensorflow-cpu (small, fast to install). gpu: tensorflow[and-cuda], for NVIDIA GPUs.
+EXTRAS ?= cpu
+STAMP := $(VENV)/.installed-$(EXTRAS)
+export PATH := $(abspath $(BIN)):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test install ui bench bench-quality lock clean
+
+run: install
+	$(BIN)/dvc repro
+	@echo ""
+	@$(BIN)/dvc metrics show
+	@echo ""
+	@echo "Metrics:              metrics/eval.json (test split, with the gray baseline), metrics/train.json"
+	@echo "Sample colorizations: metrics/samples/grid.png (gray | predicted | truth)"
+	@echo "Training curves:      dvc plots show  ->  dvc_plots/index.html"
+	@echo "MLflow runs:          $(abspath mlflow.db); browse them with: make ui  (http://127.0.0.1:5000)"
+
+test: install
+	$(BIN)/python -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+lock: install
+	( echo "# Exact versions of every dependency, used as pip constraints (pip install -c requirements.lock)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | sort -f ) > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) dvc_plots .pytest_cache

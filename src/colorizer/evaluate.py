@@ -1,0 +1,62 @@
+"""Stage `evaluate`: score the model on the test split next to the gray baseline.
+
+Writes `paths.eval_metrics` (model metrics, `baseline` with the same keys for
+ab = 0, `per_class`), the sample grid under `paths.samples`, and logs all of it
+into the training run in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from colorizer import atomic, dataset, samples, shard
+from colorizer.config import Params
+from colorizer.lab import AB_SCALE, normalise_l
+from colorizer.metrics import ColorMetrics
+from colorizer.modelio import load_model
+from colorizer.progress import Progress
+from colorizer.tracking import Tracker, flatten_metrics
+
+GRID_FILE = "grid.png"
+
+
+def evaluate(params: Params, shards: Path, root: Path) -> dict:
+    paths = params.paths
+    model = load_model(paths.model)
+    meta = shard.read_meta(shards)
+    classes = meta["classes"]
+
+    scores = ColorMetrics(params.metrics.threshold, classes)
+    picker = samples.Picker(classes, params.metrics.samples)
+    progress = Progress("evaluate", total=meta["splits"]["test"]["examples"], unit="images")
+    for batch in dataset.evaluation(shards, "test", params.evaluate.batch_size, with_info=True).as_numpy_iterator():
+        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
+        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
+        picker.offer(batch)
+        progress.advance(len(ab_pred))
+    progress.done()
+    result = scores.summary()
+    result["threshold"] = params.metrics.threshold
+    atomic.write_json(paths.eval_metrics, result)
+
+    fixed = picker.result()
+    image = samples.grid(fixed, fixed.predict(model), title="(test)")
+    grid_path = Path(paths.samples) / GRID_FILE
+    with atomic.output_file(grid_path, "wb") as handle:
+        image.save(handle, format="PNG")
+    _log(params, root, result, grid_path)
+    return result
+
+
+def _log(params: Params, root: Path, result: dict, grid_path: Path) -> None:
+    run = json.loads(Path(params.paths.run_info).read_text())
+    tracker = Tracker(params.mlflow, root)
+    tracker.resume(run["run_id"])
+    tracker.log_metrics(flatten_metrics(result, "test"))
+    tracker.log_artifact(grid_path, "samples")
+    tracker.log_artifact(params.paths.eval_metrics, "metrics")
+    tracker.finish()
+    print(f"evaluate: logged into MLflow run {run['run_id']} ({tracker.uri})", flush=True)

@@ -1,0 +1,18 @@
+"""DVC stage `download`: the source images -> data/raw/<split>/<class>/<file> + manifest."""
+
+from pathlib import Path
+
+from colorizer.config import load_params
+from colorizer.download import download
+from colorizer.workspace import repo_root
+
+
+def main() -> None:
+    params = load_params()
+    report = download(params, out=Path(params.paths.raw), root=repo_root())
+    skipped = len(report["skipped"]) + len(report["duplicates"])
+    print(f"download: {report['images']} images of {len(report['classes'])} classes; {skipped} left out")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""DVC stage `evaluate`: test-split metrics next to the gray baseline, sample grid, MLflow."""
+
+from pathlib import Path
+
+from colorizer.config import load_params
+from colorizer.workspace import repo_root
+
+
+def main() -> None:
+    params = load_params()  # before importing TensorFlow: bad params fail in a second
+    from colorizer.evaluate import evaluate
+
+    result = evaluate(params, shards=Path(params.paths.shards), root=repo_root())
+    base = result["baseline"]
+    print(
+        f"evaluate: accuracy {result['accuracy']:.3f} (gray {base['accuracy']:.3f}), "
+        f"psnr {result['psnr']:.2f} dB (gray {base['psnr']:.2f}), auc {result['auc']:.3f} (gray {base['auc']:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

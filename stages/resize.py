@@ -1,0 +1,17 @@
+"""DVC stage `resize`: decode, orient, fit to data.image_size; write the data report."""
+
+from pathlib import Path
+
+from colorizer.config import load_params
+from colorizer.resize import resize
+
+
+def main() -> None:
+    params = load_params()
+    paths = params.paths
+    report = resize(params.data, raw=Path(paths.raw), out=Path(paths.resized), report_path=Path(paths.data_report))
+    print(f"resize: {report['images']} images; {report['skipped_count']} skipped (see {paths.data_report})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""DVC stage `shard`: resized RGB -> quantised CIE LAB TFRecord shards per split."""
+
+from pathlib import Path
+
+from colorizer.config import load_params
+from colorizer.shard import shard
+
+
+def main() -> None:
+    params = load_params()
+    meta = shard(
+        resized=Path(params.paths.resized), out=Path(params.paths.shards),
+        num_shards=params.shard.num_shards, seed=params.seed,
+    )
+    counts = {split: info["examples"] for split, info in meta["splits"].items()}
+    print(f"shard: {counts} examples at {meta['image_size']}x{meta['image_size']}")
+
+
+if __name__ == "__main__":
+    main()

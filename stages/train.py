@@ -1,0 +1,18 @@
+"""DVC stage `train`: fit the colorizer on the shards, logging to MLflow."""
+
+from pathlib import Path
+
+from colorizer.config import load_params
+from colorizer.workspace import repo_root
+
+
+def main() -> None:
+    params = load_params()  # before importing TensorFlow: bad params fail in a second
+    from colorizer.train import train
+
+    summary = train(params, shards=Path(params.paths.shards), root=repo_root())
+    print(f"train: val mse {summary['val_mse']:.5f}, val accuracy {summary['val_accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

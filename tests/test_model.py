@@ -1,0 +1,68 @@
+import keras
+import numpy as np
+import pytest
+
+from colorizer.config import ModelParams
+from colorizer.metrics import ab_accuracy
+from colorizer.model import build_model
+from colorizer.modelio import UnsafeModel, load_model
+
+
+def config(**overrides):
+    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none"}
+    return ModelParams(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("arch", ["hybrid", "autoencoder"])
+@pytest.mark.parametrize("skips", [True, False])
+@pytest.mark.parametrize("size", [32, 40, 64])
+def test_output_shape_and_range(arch, skips, size):
+    model = build_model(config(arch=arch, skips=skips), size)
+    out = model.predict(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32"), verbose=0)
+    assert out.shape == (2, size, size, 2)
+    assert out.dtype == np.float32 and np.all(np.abs(out) <= 1)
+
+
+def test_hybrid_has_a_fused_global_branch():
+    hybrid, plain = build_model(config(), 32), build_model(config(arch="autoencoder"), 32)
+    names = {layer.name for layer in hybrid.layers}
+    assert {"global_pool", "global_dense", "fusion_concat"} <= names
+    assert "fusion_concat" not in {layer.name for layer in plain.layers}
+    assert hybrid.count_params() > plain.count_params()
+
+
+@pytest.mark.parametrize("arch", ["hybrid", "autoencoder"])
+def test_one_training_step_reduces_loss(arch):
+    keras.utils.set_random_seed(0)
+    model = build_model(config(arch=arch), 32)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", metrics=[ab_accuracy(10.0)])
+    x = np.random.default_rng(1).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
+    y = np.tile(np.array([0.2, -0.3], np.float32), (8, 32, 32, 1))
+    first = model.train_on_batch(x, y, return_dict=True)["loss"]
+    for _ in range(5):
+        last = model.train_on_batch(x, y, return_dict=True)["loss"]
+    assert last < first
+
+
+def test_saved_model_reloads_in_safe_mode(tmp_path):
+    model = build_model(config(), 32)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = load_model(path)
+    x = np.zeros((1, 32, 32, 1), np.float32)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_models_with_embedded_code_are_refused(tmp_path):
+    inputs = keras.Input((32, 32, 1))
+    outputs = keras.layers.Lambda(lambda t: t * 2)(inputs)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(UnsafeModel, match="Lambda"):
+        load_model(path)
+    legacy = tmp_path / "old.h5"
+    legacy.write_bytes(b"\x89HDF")
+    with pytest.raises(UnsafeModel, match="only .keras"):
+        load_model(legacy)
+    with pytest.raises(FileNotFoundError, match="dvc repro train"):
+        load_model(tmp_path / "missing.keras")

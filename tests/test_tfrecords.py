@@ -1,0 +1,41 @@
+import numpy as np
+import tensorflow as tf
+
+from colorizer import tfrecords
+from colorizer.lab import rgb_to_lab
+
+
+def sample_lab(seed=0, shape=(6, 5)):
+    rgb = np.random.default_rng(seed).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    return rgb_to_lab(rgb)
+
+
+def test_quantisation_error_is_bounded():
+    rgb = np.stack(np.meshgrid(*[np.arange(0, 256, 5)] * 3, indexing="ij"), -1).astype(np.uint8)
+    lab = rgb_to_lab(rgb)
+    restored = tfrecords.dequantise(*tfrecords.quantise(lab))
+    assert np.max(np.abs(restored[..., 0] - lab[..., 0])) <= tfrecords.L_MAX_ERROR + 1e-4
+    assert np.max(np.abs(restored[..., 1:] - lab[..., 1:])) <= tfrecords.AB_MAX_ERROR + 1e-4
+    # The whole sRGB gamut fits: nothing was clipped.
+    assert lab[..., 1:].min() > -tfrecords.AB_OFFSET and lab[..., 1:].max() < 255 - tfrecords.AB_OFFSET
+
+
+def test_write_parse_round_trip(tmp_path):
+    lab = sample_lab()
+    lightness, ab = tfrecords.quantise(lab)
+    path = tmp_path / "x.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(tfrecords.serialise(lightness, ab, label=3, file="train/forest/ä b.jpg"))
+    parsed = next(iter(tf.data.TFRecordDataset([str(path)]).map(tfrecords.parse)))
+    expected = tfrecords.dequantise(lightness, ab)
+    np.testing.assert_allclose(parsed["L"].numpy()[..., 0], expected[..., 0], atol=1e-5)
+    np.testing.assert_allclose(parsed["ab"].numpy(), expected[..., 1:], atol=1e-5)
+    assert parsed["L"].shape == (6, 5, 1) and parsed["ab"].shape == (6, 5, 2)
+    assert int(parsed["label"]) == 3
+    assert parsed["file"].numpy().decode() == "train/forest/ä b.jpg"
+
+
+def test_serialisation_is_deterministic():
+    lightness, ab = tfrecords.quantise(sample_lab(1))
+    first = tfrecords.serialise(lightness, ab, 1, "a.jpg")
+    assert first == tfrecords.serialise(lightness.copy(), ab.copy(), 1, "a.jpg")
