@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 # cpu: tensorflow-cpu (small, fast to install). gpu: tensorflow[and-cuda], for NVIDIA GPUs.
 EXTRAS ?= cpu
 STAMP := $(VENV)/.installed-$(EXTRAS)
+OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -29,6 +30,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# Switching between EXTRAS=cpu and gpu: the two TensorFlow builds share files.
+	if [ -e $(OTHER_STAMP) ]; then $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
 	rm -f $(VENV)/.installed-*
 	touch $@
