@@ -16,21 +16,16 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 run: install
 	$(BIN)/dvc repro
 	@echo ""
-	@$(BIN)/dvc metrics show
-	@echo ""
-	@echo "Metrics:              metrics/eval.json (test split, with the gray baseline), metrics/train.json"
-	@echo "Sample colorizations: metrics/samples/grid.png (gray | predicted | truth)"
-	@echo "Training curves:      dvc plots show  ->  dvc_plots/index.html"
-	@echo "MLflow runs:          $(abspath mlflow.db); browse them with: make ui  (http://127.0.0.1:5000)"
+	@$(BIN)/python -m colorizer.summary
 
 test: install
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
 
+# Switching between EXTRAS=cpu and gpu uninstalls the other TensorFlow build first (they share files).
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# Switching between EXTRAS=cpu and gpu: the two TensorFlow builds share files.
 	if [ -e $(OTHER_STAMP) ]; then $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
 	rm -f $(VENV)/.installed-*

@@ -41,14 +41,50 @@ TINY = {
 }
 
 
+def tiny_params(root: Path, overrides: dict | None = None):
+    """The repo's params.yaml made tiny, with overrides, every path inside `root`."""
+    raw = merge(repo_params_dict(), TINY)
+    raw["paths"] = {key: str(root / value) for key, value in raw["paths"].items()}
+    return params_from_dict(merge(raw, overrides or {}))
+
+
 @pytest.fixture
 def make_params(tmp_path):
-    """Params from the repo's params.yaml with overrides, all paths inside tmp_path."""
+    return lambda overrides=None: tiny_params(tmp_path, overrides)
+
+
+def prepare(folder: Path, overrides: dict | None = None):
+    """download -> resize -> shard in-process on tiny params; returns the params."""
+    from colorizer.download import download
+    from colorizer.resize import resize
+    from colorizer.shard import shard
+
+    params = tiny_params(folder, overrides)
+    paths = params.paths
+    download(params, out=Path(paths.raw), root=folder)
+    resize(params.data, raw=Path(paths.raw), out=Path(paths.resized), report_path=Path(paths.data_report))
+    shard(resized=Path(paths.resized), out=Path(paths.shards), num_shards=params.shard.num_shards, seed=params.seed)
+    return params
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """Tiny synthetic shards, prepared once per test session (read-only for tests)."""
+    return prepare(tmp_path_factory.mktemp("tiny-data"))
+
+
+@pytest.fixture
+def train_params(tmp_path, tiny_data, monkeypatch):
+    """Params whose outputs go to tmp_path, reading the session's tiny shards, logging to a tmp store."""
+    import shutil
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
 
     def build(overrides: dict | None = None):
-        raw = merge(repo_params_dict(), TINY)
-        raw["paths"] = {key: str(tmp_path / value) for key, value in raw["paths"].items()}
-        return params_from_dict(merge(raw, overrides or {}))
+        params = tiny_params(tmp_path, overrides)
+        Path(params.paths.data_report).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_data.paths.data_report, params.paths.data_report)
+        return params
 
     return build
 

@@ -84,3 +84,16 @@ def test_keras_metrics_agree_with_numpy():
     assert float(accuracy.result()) == pytest.approx(np.mean(distance <= 10), abs=1e-6)
     assert float(mse.result()) == pytest.approx(np.mean(((truth - prediction) / AB_SCALE) ** 2), rel=1e-5)
     assert isinstance(accuracy, keras.metrics.Metric)
+
+
+def test_end_of_run_summary_puts_model_next_to_gray():
+    from colorizer.summary import summary_lines
+
+    scores = {"mse": 0.01, "accuracy": 0.41, "acc@5": 0.14, "auc": 0.9, "psnr": 22.5}
+    gray = {"mse": 0.04, "accuracy": 0.12, "acc@5": 0.02, "auc": 0.79, "psnr": 17.1}
+    result = {**scores, "images": 100, "threshold": 10.0, "baseline": gray,
+              "per_class": {"sea": {**scores, "baseline": gray}}}
+    lines = summary_lines(result)
+    assert lines[1].split()[-2:] == ["0.410", "0.120"]
+    assert "PSNR (dB)" in lines[4] and lines[4].split()[-2:] == ["22.50", "17.10"]
+    assert lines[-1] == "accuracy per class: sea 0.41 (gray 0.12)"

@@ -113,6 +113,7 @@ class TrainParams:
     shuffle_buffer: int
     flip: bool
     sample_every: int
+    resume: bool
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")

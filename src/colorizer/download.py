@@ -42,7 +42,7 @@ def download(params: Params, out: Path, root: Path) -> dict:
         rows, duplicates = _drop_duplicates(rows, staging)
         _check_usable(rows, source.description)
         refused = [{**entry, "stage": "download"} for entry in refused]
-        report = _report(source.description, rows, refused + skipped, duplicates)
+        report = _report(source.description, rows, refused + skipped, duplicates, source.notes)
         _write_manifest(staging / MANIFEST, rows)
         atomic.write_json(staging / REPORT, report)
     return report
@@ -118,16 +118,22 @@ def _check_usable(rows: list[dict], description: str) -> None:
         )
 
 
-def _report(description: str, rows: list[dict], skipped: list[dict], duplicates: list[dict]) -> dict:
+def _report(description, rows: list[dict], skipped: list[dict], duplicates: list[dict], notes: list[dict]) -> dict:
     counts = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
     classes = sorted({r["class"] for r in rows})
+    per_class = {c: {s: sum(r["split"] == s and r["class"] == c for r in rows) for s in SPLITS} for c in classes}
+    missing = [
+        {"file": f"{split}/{c}", "reason": f"class {c!r} has no images in the {split} split"}
+        for c in classes for split in SPLITS if per_class[c][split] == 0
+    ]
     return {
         "source": description,
         "images": counts,
         "classes": classes,
-        "per_class": {c: {s: sum(r["split"] == s and r["class"] == c for r in rows) for s in SPLITS} for c in classes},
+        "per_class": per_class,
         "skipped": sorted(skipped, key=lambda s: s["file"]),
         "duplicates": duplicates,
+        "warnings": notes + missing,
     }
 
 

@@ -25,6 +25,8 @@ GRID_FILE = "grid.png"
 
 def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
+    tracker = Tracker(params.mlflow, root)
+    tracker.check_reachable()
     model = load_model(paths.model)
     meta = shard.read_meta(shards)
     classes = meta["classes"]
@@ -47,16 +49,15 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     grid_path = Path(paths.samples) / GRID_FILE
     with atomic.output_file(grid_path, "wb") as handle:
         image.save(handle, format="PNG")
-    _log(params, root, result, grid_path)
+    _log(tracker, json.loads(Path(paths.run_info).read_text())["run_id"], result, grid_path, paths.eval_metrics)
     return result
 
 
-def _log(params: Params, root: Path, result: dict, grid_path: Path) -> None:
-    run = json.loads(Path(params.paths.run_info).read_text())
-    tracker = Tracker(params.mlflow, root)
-    tracker.resume(run["run_id"])
+def _log(tracker: Tracker, run_id: str, result: dict, grid_path: Path, metrics_path: str) -> None:
+    tracker.resume(run_id)
     tracker.log_metrics(flatten_metrics(result, "test"))
     tracker.log_artifact(grid_path, "samples")
-    tracker.log_artifact(params.paths.eval_metrics, "metrics")
+    tracker.log_artifact(metrics_path, "metrics")
     tracker.finish()
-    print(f"evaluate: logged into MLflow run {run['run_id']} ({tracker.uri})", flush=True)
+    tracker.report_failures()
+    print(f"evaluate: logged into MLflow run {run_id} ({tracker.display_uri})", flush=True)

@@ -87,7 +87,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         raise BadImage("not an image (format not recognised)") from None
     except Image.DecompressionBombError as err:
-        raise BadImage(f"refused as a decompression bomb: {err}") from None
+        raise BadImage(f"refused as a decompression bomb (data.max_pixels is {max_pixels:,}): {err}") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise BadImage(f"unreadable image header: {err}") from None
     pixels = image.width * image.height

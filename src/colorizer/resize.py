@@ -130,4 +130,5 @@ def _data_report(raw: Path, counts: dict, skipped: list[dict]) -> dict:
     report["images"] = counts
     report["skipped_count"] = len(report["skipped"])
     report["duplicates_count"] = len(report["duplicates"])
+    report["warnings_count"] = len(report["warnings"])
     return report

@@ -66,17 +66,43 @@ def flatten_metrics(tree: dict, prefix: str) -> dict[str, float]:
     return flat
 
 
+class TrackingUnavailable(RuntimeError):
+    """The MLflow store cannot be reached when a stage starts."""
+
+
 class Tracker:
-    """A thin wrapper over the MLflow client bound to one run."""
+    """A thin wrapper over the MLflow client bound to one run.
+
+    Policy when the store fails: an unreachable store stops the stage before any
+    work (`check_reachable`); a failure after that (a server going away mid-run)
+    never stops training: it is reported once as it happens and summarised by
+    `report_failures` at the end, while the model and DVC metrics are written
+    as usual.
+    """
 
     def __init__(self, config: MlflowParams, root: Path):
         import mlflow
 
+        # Fail within seconds, not after minutes of HTTP retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         self.mlflow = mlflow
         self.config, self.root = config, Path(root)
         self.uri = tracking_uri(config, root)
+        self.display_uri = redact(self.uri)
         self.client = mlflow.MlflowClient(self.uri)
         self.run_id: str | None = None
+        self.failures: list[str] = []
+
+    def check_reachable(self) -> None:
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as err:
+            raise TrackingUnavailable(
+                f"MLflow store {self.display_uri} is unreachable ({type(err).__name__}: {redact(str(err))[:300]}). "
+                "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to the local "
+                f"{self.config.store}."
+            ) from None
 
     def experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.config.experiment)
@@ -89,33 +115,50 @@ class Tracker:
     def start(self, params: Params) -> str:
         run = self.client.create_run(self.experiment_id(), run_name=run_name(), tags=run_tags(params, self.root))
         self.run_id = run.info.run_id
-        flat = params.flat()
-        self.client.log_batch(
-            self.run_id, params=[self.mlflow.entities.Param(k, str(v)) for k, v in sorted(flat.items())]
-        )
+        entries = [self.mlflow.entities.Param(k, str(v)) for k, v in sorted(params.flat().items())]
+        self.client.log_batch(self.run_id, params=entries)
         return self.run_id
 
     def resume(self, run_id: str) -> None:
+        """Continue an existing run (after an interrupted training, or in evaluate)."""
         self.client.get_run(run_id)  # fails clearly if the run is not in this store
         self.run_id = run_id
+        self.client.update_run(run_id, status="RUNNING")
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         now = int(time.time() * 1000)
         batch = [self.mlflow.entities.Metric(k, float(v), now, step or 0) for k, v in sorted(metrics.items())]
-        self.client.log_batch(self.run_id, metrics=batch)
+        self._tolerant("metrics", self.client.log_batch, self.run_id, metrics=batch)
 
     def log_image(self, image, artifact_file: str) -> None:
-        self.client.log_image(self.run_id, image, artifact_file)
+        self._tolerant(artifact_file, self.client.log_image, self.run_id, image, artifact_file)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
-
-    def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self._tolerant(str(path), self.client.log_artifact, self.run_id, str(path), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status)
+        self._tolerant("run status", self.client.set_terminated, self.run_id, status)
 
-    def run_url(self) -> str:
-        experiment = self.client.get_run(self.run_id).info.experiment_id
-        return f"#/experiments/{experiment}/runs/{self.run_id}"
+    def report_failures(self) -> None:
+        if self.failures:
+            print(
+                f"WARNING: {len(self.failures)} MLflow call(s) failed during this run "
+                f"({self.display_uri}); the model and DVC metrics were written regardless. "
+                f"Not logged: {', '.join(sorted(set(self.failures)))}. Re-run the stage "
+                "(`dvc repro -f <stage>`) once the store is back to log it again.",
+                flush=True,
+            )
+
+    def _tolerant(self, what: str, call, *args, **kwargs) -> None:
+        try:
+            call(*args, **kwargs)
+        except Exception as err:
+            if not self.failures:
+                print(f"WARNING: MLflow logging failed ({type(err).__name__}: {redact(str(err))[:200]}); "
+                      "training continues", flush=True)
+            self.failures.append(what)
+
+
+def redact(text: str) -> str:
+    """Drop any user:password@ from URIs in `text` before printing or logging it."""
+    return re.sub(r"(//)[^/@\s]+@", r"\1", text)

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from colorizer.config import DataParams
-from colorizer.layout import SPLITS, Candidate, split_counts, NO_SPLIT_SHARES
+from colorizer.layout import NO_SPLIT_SHARES, SPLITS, Candidate, split_counts
 from colorizer.sources import archive, kaggle, synthetic, tfds
 from colorizer.sources.folder import FolderSource
 
@@ -26,6 +26,7 @@ class SyntheticSource:
     """The procedurally generated landscapes: `synthetic_per_class` images per class, split 64:16:20."""
 
     description = "synthetic"
+    notes: list[dict] = []
 
     def __init__(self, seed: int, per_class: int, size: int):
         self.seed, self.per_class, self.size = seed, per_class, size

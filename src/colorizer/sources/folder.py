@@ -21,6 +21,7 @@ class FolderSource:
     def __init__(self, root: str | Path, description: str | None = None):
         self.root = Path(root)
         self.description = description or str(root)
+        self.notes: list[dict] = []  # empty class folders: nothing is lost, but worth knowing
         if not self.root.is_dir():
             raise FileNotFoundError(f"data.source: {self.description} is not a folder")
 
@@ -50,6 +51,8 @@ class FolderSource:
 
     def _class_folder(self, folder: Path, split: str | None) -> list[Candidate]:
         files = sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+        if not files:
+            self.notes.append({"file": str(folder.relative_to(self.root)), "reason": "empty class folder"})
         return [
             Candidate(
                 split=split,

@@ -1,0 +1,77 @@
+"""MLflow: what is logged, and what happens when the store is down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from colorizer.tracking import Tracker, TrackingUnavailable, flatten_metrics, redact, tracking_uri
+from colorizer.workspace import repo_root
+
+
+def test_redact_drops_credentials():
+    assert redact("https://alice:s3cret@mlflow.example.com/path") == "https://mlflow.example.com/path"
+    assert redact("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+
+
+def test_flatten_metrics_names():
+    tree = {"psnr": 25.0, "baseline": {"psnr": 24.0}, "per_class": {"sea (calm)": {"auc": 0.9}}, "nan": float("nan")}
+    assert flatten_metrics(tree, "test") == {
+        "test/psnr": 25.0, "test/baseline/psnr": 24.0, "test/per_class/sea _calm_/auc": 0.9,
+    }
+
+
+def test_default_store_is_at_the_repo_root_even_inside_dvc_temp_copies(make_params, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    copy = tmp_path / "repo/.dvc/tmp/exps/tmpabc123"
+    copy.mkdir(parents=True)
+    assert repo_root(copy) == tmp_path / "repo"
+    config = make_params().mlflow
+    assert tracking_uri(config, repo_root(copy)) == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri(config, tmp_path) == "http://127.0.0.1:5000"
+
+
+def test_unreachable_store_fails_before_training(train_params, tiny_data, tmp_path, monkeypatch):
+    from colorizer.train import train
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:token@127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    params = train_params()
+    with pytest.raises(TrackingUnavailable) as err:
+        train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
+    assert "http://127.0.0.1:9" in str(err.value) and "token" not in str(err.value)
+    assert not Path(params.paths.model).exists() and not Path(params.paths.history).exists()
+
+
+def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, tmp_path, monkeypatch, capsys):
+    from colorizer.train import train
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("tracking server went away")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_image", broken)
+    monkeypatch.setattr(mlflow.MlflowClient, "log_artifact", broken)
+    params = train_params()
+    summary = train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
+    assert summary["epochs"] == 2 and Path(params.paths.model).is_file()
+    assert Path(params.paths.train_metrics).is_file()
+    output = capsys.readouterr().out
+    assert "MLflow logging failed (ConnectionError" in output
+    assert "model and DVC metrics were written regardless" in output and "samples/epoch_001.png" in output
+
+
+def test_train_logs_params_curves_samples_and_data_report(train_params, tiny_data, tmp_path):
+    from colorizer.train import train
+
+    params = train_params()
+    train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
+    tracker = Tracker(params.mlflow, tmp_path)
+    [run] = tracker.client.search_runs([tracker.experiment_id()])
+    assert run.data.params["train.epochs"] == "2" and run.data.params["data.image_size"] == "32"
+    assert run.data.metrics["data/images/train"] == 30 and run.data.metrics["data/skipped"] == 0
+    artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id, "samples")}
+    assert artifacts == {"samples/epoch_001.png", "samples/epoch_002.png"}
+    assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "data")] == ["data/data_report.json"]
