@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from project import STAGES, dvc, make_project, runs, stages_run
+from project import STAGES, dvc, git_env, make_project, runs, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +76,86 @@ def test_real_photos_through_a_folder_source(tmp_path, shared_photos):
     evaluation = json.loads((project / "metrics/eval.json").read_text())
     assert set(evaluation["per_class"]) == {"buildings", "forest", "glacier", "mountain", "sea", "street"}
     assert evaluation["baseline"]["psnr"] > 15
+
+
+def test_queued_experiments_log_into_the_repository_store(synthetic_project):
+    project = synthetic_project
+    for lr in ("0.002", "0.003"):
+        dvc(project, "exp", "run", "--queue", "-n", f"queued-{lr}", "-S", f"lr={lr}")
+    dvc(project, "queue", "start", "-j", "2")
+    wait_for_queue(project)
+
+    client, found = runs(project)
+    queued = {run.info.run_name: run for run in found if run.info.run_name.startswith("queued-")}
+    assert set(queued) == {"queued-0.002", "queued-0.003"}
+    for name, run in queued.items():
+        assert run.data.params["lr"] == name.split("-")[1]
+        assert run.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/mse")] == [1, 2]
+        images = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+        assert {"samples/epoch_002.png", "samples/grid.png"} <= images
+    assert not list(project.glob(".dvc/tmp/exps/*/mlflow.db"))  # nothing stranded in DVC's copies
+
+
+def test_temp_experiment_and_dvc_numbers_match_mlflow(synthetic_project):
+    project = synthetic_project
+    dvc(project, "exp", "run", "--temp", "-n", "temp-run", "-S", "train.flip=false")
+    client, found = runs(project)
+    by_name = {run.info.run_name: run for run in found}
+    assert "temp-run" in by_name
+
+    table = json.loads(dvc(project, "exp", "show", "--json"))
+    shown = {}
+    for baseline in table:
+        for experiment in baseline.get("experiments") or []:
+            for revision in experiment["revs"]:
+                metrics = revision["data"]["metrics"]["metrics/eval.json"]["data"]
+                shown[revision["name"]] = metrics
+    for name in ("lower-lr", "queued-0.002", "temp-run"):
+        mlflow_metrics = by_name[name].data.metrics
+        assert mlflow_metrics["test/accuracy"] == pytest.approx(shown[name]["accuracy"])
+        assert mlflow_metrics["test/psnr"] == pytest.approx(shown[name]["psnr"])
+
+
+def test_plots_diff_shows_curves_and_sample_images_side_by_side(synthetic_project):
+    output = dvc(synthetic_project, "plots", "diff", "queued-0.002", "queued-0.003", "--json")
+    plots = json.loads(output)["data"]
+    image_revisions = {entry["revisions"][0] for entry in plots["metrics/samples/grid.png"]}
+    assert image_revisions == {"queued-0.002", "queued-0.003"}
+    assert [entry["revisions"] for entry in plots["Training curves (mse)"]] == [["queued-0.002", "queued-0.003"]]
+
+
+def test_dvc_remote_round_trip_gives_byte_identical_outputs(synthetic_project, tmp_path):
+    project = synthetic_project
+    remote = tmp_path / "remote"
+    dvc(project, "remote", "add", "-d", "shared", str(remote))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "results and remote")
+    dvc(project, "push")
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    dvc(clone, "pull")
+    for output in ("data/raw", "data/resized", "data/shards", "models/model.keras", "metrics/samples"):
+        assert digests(project / output) == digests(clone / output), output
+    assert "Data and pipelines are up to date" in dvc(clone, "status")
+
+
+def wait_for_queue(project: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dvc(project, "queue", "status")
+        if not any(word in status for word in ("Queued", "Running")):
+            assert "Failed" not in status, status
+            return
+        time.sleep(3)
+    raise AssertionError(f"queue did not finish in {timeout} s:\n{status}")
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, env=git_env())
+
+
+def digests(path: Path) -> dict[str, str]:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {p.relative_to(path.parent).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

@@ -75,3 +75,30 @@ def test_train_logs_params_curves_samples_and_data_report(train_params, tiny_dat
     artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id, "samples")}
     assert artifacts == {"samples/epoch_001.png", "samples/epoch_002.png"}
     assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "data")] == ["data/data_report.json"]
+
+
+def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(train_params, tiny_data, tmp_path):
+    import base64
+    import io
+
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from colorizer.train import train
+    from conftest import colour_image, image_bytes
+
+    params = train_params({"mlflow": {"register": True}})
+    train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
+    tracker = Tracker(params.mlflow, tmp_path)
+    [run] = tracker.client.search_runs([tracker.experiment_id()])
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert [c.name for c in model.metadata.get_input_schema().inputs] == ["image"]
+    photo = colour_image(3, size=50)  # any size: the answer keeps it
+    gray = Image.fromarray(photo).convert("L")
+    request = pd.DataFrame({"image": [base64.b64encode(image_bytes(np.asarray(gray), "PNG")).decode()]})
+    answer = model.predict(request)
+    colorized = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["image"][0]))))
+    assert colorized.shape == (50, 50, 3)
+    versions = tracker.client.search_model_versions("name='landscape-colorizer'")
+    assert [v.run_id for v in versions] == [run.info.run_id]

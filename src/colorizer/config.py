@@ -145,9 +145,12 @@ class MlflowParams:
     experiment: str
     store: str
     artifacts: str
+    register: bool
+    model_name: str
 
     def validate(self) -> None:
         _require(bool(self.experiment.strip()), "mlflow.experiment", "must not be empty")
+        _require(bool(self.model_name.strip()), "mlflow.model_name", "must not be empty")
 
 
 @dataclass(frozen=True)

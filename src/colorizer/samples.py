@@ -7,6 +7,7 @@ so grids from different runs can be compared by eye in MLflow and `dvc plots dif
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,13 @@ class SampleSet:
     ab: np.ndarray  # (N, H, W, 2), true ab
     labels: list[str]
     files: list[str]
+
+    def gray_png(self, index: int) -> bytes:
+        """One photo as the grayscale PNG a user would send to the served model."""
+        rgb = lab_to_rgb(np.concatenate([self.lightness[index], np.zeros_like(self.ab[index])], axis=-1))
+        buffer = io.BytesIO()
+        Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).convert("L").save(buffer, format="PNG")
+        return buffer.getvalue()
 
     def predict(self, model, batch_size: int = 16) -> np.ndarray:
         """Predicted ab in LAB units, (N, H, W, 2)."""

@@ -20,6 +20,8 @@ from colorizer.config import MlflowParams, Params
 from colorizer.workspace import git_commit
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+# What a served model needs, pinned to the versions that trained it.
+_SERVING_PACKAGES = ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pillow", "pandas")
 # MLflow allows letters, digits and `_-. /` in metric names; class names may hold anything.
 _UNSAFE = re.compile(r"[^\w\-. ]")
 
@@ -135,6 +137,37 @@ class Tracker:
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._tolerant(str(path), self.client.log_artifact, self.run_id, str(path), artifact_path)
+
+    def log_model(self, keras_path: Path, example_image: bytes, registered_name: str | None) -> None:
+        """Log the model as an MLflow pyfunc (see serving.py), optionally registering a version."""
+        self._tolerant("model", self._log_model, keras_path, example_image, registered_name)
+
+    def _log_model(self, keras_path: Path, example_image: bytes, registered_name: str | None) -> None:
+        import base64
+        import importlib.metadata
+
+        import pandas as pd
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
+
+        from colorizer import serving
+
+        package = Path(serving.__file__).parent
+        column = Schema([ColSpec("string", serving.COLUMN)])
+        installed = {d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions()}
+        requirements = [f"{name}=={installed[name]}" for name in _SERVING_PACKAGES if name in installed]
+        self.mlflow.set_tracking_uri(self.uri)
+        with self.mlflow.start_run(run_id=self.run_id):
+            self.mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(serving.__file__)),
+                artifacts={serving.ARTIFACT: str(keras_path)},
+                code_paths=[str(package)],
+                signature=ModelSignature(inputs=column, outputs=column),
+                input_example=pd.DataFrame({serving.COLUMN: [base64.b64encode(example_image).decode("ascii")]}),
+                pip_requirements=requirements,
+                registered_model_name=registered_name,
+            )
 
     def finish(self, status: str = "FINISHED") -> None:
         self._tolerant("run status", self.client.set_terminated, self.run_id, status)

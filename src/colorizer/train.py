@@ -61,6 +61,8 @@ def train(params: Params, shards: Path, root: Path) -> dict:
     )
     summary = _summary(model, logger.rows, meta, time.monotonic() - started, resumed)
     _save_model(model, Path(paths.model))
+    registered = params.mlflow.model_name if params.mlflow.register else None
+    tracker.log_model(Path(paths.model), logger.fixed.gray_png(0), registered)
     atomic.write_json(paths.train_metrics, summary)
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
     tracker.log_metrics({"train/seconds": summary["seconds"], "model/parameters": summary["parameters"]})

@@ -2,7 +2,8 @@
 
 `dvc exp run --temp` and queued experiments execute in temporary copies under
 `<repo>/.dvc/tmp/exps/`. Anything that must outlive the copy (the MLflow store,
-a data source given as a relative path) resolves against the real repository.
+a data source given as a relative path) resolves against the real repository:
+DVC says where it is in `DVC_ROOT`; outside DVC, the path itself tells.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ _DVC_TEMP_PARTS = (".dvc", "tmp", "exps")
 
 
 def repo_root(start: str | Path | None = None) -> Path:
+    if start is None and os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
     here = Path(start or os.getcwd()).resolve()
     parts = here.parts
     for i in range(len(parts) - len(_DVC_TEMP_PARTS) + 1):
