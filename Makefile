@@ -11,7 +11,10 @@ OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install ui bench bench-quality lock clean
+.PHONY: run test install ui exps bench bench-quality lock clean
+
+# The columns of `dvc exp show` worth comparing at a glance (it has a hundred more).
+EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|train\.epochs|^accuracy$$|^auc$$|^psnr$$|^mse$$|^colorfulness_ratio$$
 
 run: install
 	$(BIN)/dvc repro
@@ -30,6 +33,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+exps: install
+	$(BIN)/dvc exp show --no-pager --precision 4 --drop '.*' --keep '$(EXP_COLUMNS)'
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

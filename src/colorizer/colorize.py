@@ -11,6 +11,7 @@ joined with its full-resolution L, so the output keeps every original detail.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +82,25 @@ def load_colorizer(spec: str):
     if "://" in spec or spec.startswith(("runs:/", "models:/")):
         import mlflow
 
+        mlflow.set_tracking_uri(_project_store())
         local = Path(mlflow.artifacts.download_artifacts(spec))
         candidates = sorted(local.rglob("*.keras")) if local.is_dir() else [local]
         if not candidates:
             raise FileNotFoundError(f"--model {spec}: no .keras file in the MLflow model")
         return load_model(candidates[0])
     return load_model(spec)
+
+
+def _project_store() -> str | None:
+    """MLFLOW_TRACKING_URI, else this repository's store when run inside it, else MLflow's default."""
+    from colorizer.config import ParamError, load_params
+    from colorizer.tracking import tracking_uri
+    from colorizer.workspace import repo_root
+
+    try:
+        return tracking_uri(load_params().mlflow, repo_root())
+    except ParamError:
+        return os.environ.get("MLFLOW_TRACKING_URI")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,6 +126,7 @@ def _write_header(path: Path, shape: tuple, create: bool) -> None:
 def _data_report(raw: Path, counts: dict, skipped: list[dict]) -> dict:
     """The download report plus what resize skipped: one place that lists every image left out."""
     report = json.loads((raw / REPORT).read_text())
+    del report["per_class"]  # in data/raw/report.json; as DVC metrics it would add a column per class and split
     report["skipped"] = sorted(report["skipped"] + skipped, key=lambda s: s["file"])
     report["images"] = counts
     report["skipped_count"] = len(report["skipped"])
