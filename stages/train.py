@@ -11,7 +11,8 @@ def main() -> None:
     from colorizer.train import train
 
     summary = train(params, shards=Path(params.paths.shards), root=repo_root())
-    print(f"train: val mse {summary['val_mse']:.5f}, val accuracy {summary['val_accuracy']:.3f}")
+    if summary:  # None on the non-chief workers of a multi-worker run: the chief writes everything
+        print(f"train: val mse {summary['val_mse']:.5f}, val accuracy {summary['val_accuracy']:.3f}")
 
 
 if __name__ == "__main__":

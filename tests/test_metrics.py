@@ -89,11 +89,39 @@ def test_keras_metrics_agree_with_numpy():
 def test_end_of_run_summary_puts_model_next_to_gray():
     from colorizer.summary import summary_lines
 
-    scores = {"mse": 0.01, "accuracy": 0.41, "acc@5": 0.14, "auc": 0.9, "psnr": 22.5}
-    gray = {"mse": 0.04, "accuracy": 0.12, "acc@5": 0.02, "auc": 0.79, "psnr": 17.1}
+    scores = {"mse": 0.01, "accuracy": 0.41, "acc@5": 0.14, "auc": 0.9, "psnr": 22.5, "colorfulness": 20.0,
+              "colorfulness_truth": 30.0}
+    gray = {"mse": 0.04, "accuracy": 0.12, "acc@5": 0.02, "auc": 0.79, "psnr": 17.1, "colorfulness": 0.0}
     result = {**scores, "images": 100, "threshold": 10.0, "baseline": gray,
               "per_class": {"sea": {**scores, "baseline": gray}}}
     lines = summary_lines(result)
     assert lines[1].split()[-2:] == ["0.410", "0.120"]
     assert "PSNR (dB)" in lines[4] and lines[4].split()[-2:] == ["22.50", "17.10"]
+    assert lines[6].startswith("colorfulness (truth 30.0)") and lines[6].split()[-2:] == ["20.0", "0.0"]
     assert lines[-1] == "accuracy per class: sea 0.41 (gray 0.12)"
+
+
+def test_colorfulness_hand_computed():
+    from colorizer.metrics import colorfulness
+
+    gray = np.full((4, 4, 3), 0.5, np.float32)
+    assert colorfulness(gray) == 0.0
+    red = np.zeros((2, 2, 3), np.float32)
+    red[..., 0] = 1.0  # rg = 255, yb = 127.5 everywhere; no spread
+    assert colorfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    half = np.zeros((1, 2, 3), np.float32)
+    half[0, 0, 0] = 1.0  # rg: 255 and 0 (std 127.5, mean 127.5); yb: 127.5 and 0 (std 63.75, mean 63.75)
+    assert colorfulness(half) == pytest.approx(np.hypot(127.5, 63.75) * 1.3)
+
+
+def test_colorfulness_ratio_and_colour_cast():
+    truth = np.stack([lab_image([[40, 20], [-30, 10]])])
+    sepia = np.full((1, 1, 2, 2), [10.0, 25.0], np.float32)  # every pixel brownish-yellow
+    scores = ColorMetrics(10.0, ["x"])
+    scores.add_batch(truth, sepia, np.array([0]))
+    result = scores.summary()
+    assert result["bias_a"] == pytest.approx(np.mean([10 - 40, 10 + 30]))
+    assert result["bias_b"] == pytest.approx(np.mean([25 - 20, 25 - 10]))
+    assert 0 < result["colorfulness"] < result["colorfulness_truth"]
+    assert result["colorfulness_ratio"] == pytest.approx(result["colorfulness"] / result["colorfulness_truth"])
+    assert result["baseline"]["colorfulness"] == pytest.approx(0.0, abs=0.01)  # gray, up to float rounding

@@ -9,15 +9,18 @@ from colorizer.modelio import UnsafeModel, load_model
 
 
 def config(**overrides):
-    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none"}
+    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none", "temperature": 0.38,
+            "output_stride": 1}
     return ModelParams(**{**base, **overrides})
 
 
-@pytest.mark.parametrize("arch", ["hybrid", "autoencoder"])
-@pytest.mark.parametrize("skips", [True, False])
-@pytest.mark.parametrize("size", [32, 40, 64])
-def test_output_shape_and_range(arch, skips, size):
-    model = build_model(config(arch=arch, skips=skips), size)
+@pytest.mark.parametrize(
+    "arch, skips, size, stride, norm",
+    [("hybrid", True, 32, 1, "batch"), ("hybrid", False, 40, 2, "group"), ("hybrid", True, 64, 8, "none"),
+     ("autoencoder", True, 32, 4, "batch"), ("autoencoder", False, 64, 1, "group")],
+)
+def test_output_shape_and_range(arch, skips, size, stride, norm):
+    model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm), size)
     out = model.predict(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32"), verbose=0)
     assert out.shape == (2, size, size, 2)
     assert out.dtype == np.float32 and np.all(np.abs(out) <= 1)

@@ -1,6 +1,6 @@
 """Per-epoch resume state of `train`, so a killed run continues where it stopped.
 
-After every epoch the model's weights (with the optimizer's state), the epoch
+After every epoch the model's weights, the optimizer's state, the epoch
 count, the history so far and the MLflow run id are written to
 `paths.checkpoints`, atomically. A re-run with the same params and shards
 resumes from the last completed epoch into the same MLflow run; different
@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from colorizer import atomic
 
 STATE = "state.json"
 WEIGHTS = "weights.weights.h5"
+OPTIMIZER = "optimizer.npz"
 
 
 @dataclass
@@ -39,9 +41,9 @@ def fingerprint(params_flat: dict, shards_meta: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def load(folder: Path, expected: str, model: keras.Model) -> Resumable | None:
-    """Restore weights and optimizer state into the compiled `model` if a matching
-    checkpoint exists; otherwise remove any stale one and return None."""
+def load(folder: Path, expected: str, model: keras.Model, optimizer) -> Resumable | None:
+    """Restore weights and the (built) optimizer's state if a matching checkpoint
+    exists; otherwise remove any stale one and return None."""
     state_path = Path(folder) / STATE
     if not state_path.exists():
         return None
@@ -50,8 +52,9 @@ def load(folder: Path, expected: str, model: keras.Model) -> Resumable | None:
         print(f"train: ignoring the checkpoint in {folder}: params or data changed since it was written")
         clear(folder)
         return None
-    model.optimizer.build(model.trainable_variables)
     model.load_weights(Path(folder) / WEIGHTS)
+    with np.load(Path(folder) / OPTIMIZER) as saved:
+        optimizer.load_own_variables({key: saved[key] for key in saved.files})
     print(f"train: resuming after epoch {state['epoch']} from {folder}", flush=True)
     return Resumable(state["epoch"], state["run_id"], state["history"])
 
@@ -60,17 +63,17 @@ def clear(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-class Checkpointer(keras.callbacks.Callback):
-    """Writes the resume state at the end of every epoch (after the history logger)."""
+class Checkpointer:
+    """Writes the resume state after every epoch, atomically (a folder swapped into place)."""
 
-    def __init__(self, folder: Path, fingerprint_: str, run_id: str, history_rows: list[dict]):
-        super().__init__()
+    def __init__(self, folder: Path, fingerprint_: str, run_id: str):
         self.folder, self.fingerprint, self.run_id = Path(folder), fingerprint_, run_id
-        self.history_rows = history_rows  # shared with the logger, which appends to it
 
-    def on_epoch_end(self, epoch, logs=None):
+    def save(self, epochs_done: int, model: keras.Model, optimizer, history: list[dict]) -> None:
         with atomic.output_dir(self.folder) as staging:
-            self.model.save_weights(staging / WEIGHTS)
-            state = {"fingerprint": self.fingerprint, "epoch": epoch + 1, "run_id": self.run_id,
-                     "history": self.history_rows}
+            model.save_weights(staging / WEIGHTS)
+            store: dict = {}
+            optimizer.save_own_variables(store)
+            np.savez(staging / OPTIMIZER, **store)
+            state = {"fingerprint": self.fingerprint, "epoch": epochs_done, "run_id": self.run_id, "history": history}
             (staging / STATE).write_text(json.dumps(state, indent=2))

@@ -89,8 +89,12 @@ class ModelParams:
     skips: bool
     norm: str
     backbone: str
+    temperature: float
+    output_stride: int
 
     def validate(self) -> None:
+        _require(self.output_stride in (1, 2, 4, 8), "model.output_stride", f"must be 1, 2, 4 or 8, got {self.output_stride}")
+        _require(0 < self.temperature <= 1, "model.temperature", f"must be in (0, 1], got {self.temperature}")
         _require_choice(self.arch, "model.arch", ("hybrid", "autoencoder"))
         _require_choice(self.norm, "model.norm", ("batch", "group", "none"))
         _require(self.width >= 4, "model.width", f"must be >= 4, got {self.width}")
@@ -114,8 +118,17 @@ class TrainParams:
     flip: bool
     sample_every: int
     resume: bool
+    loss: str
+    rebalance: float
+    strategy: str
+    mixed_precision: str
+    jit_compile: bool
 
     def validate(self) -> None:
+        _require_choice(self.strategy, "train.strategy", ("auto", "mirrored", "multi_worker"))
+        _require_choice(self.mixed_precision, "train.mixed_precision", ("auto", "on", "off"))
+        _require_choice(self.loss, "train.loss", ("mse", "l1", "classification"))
+        _require(0 < self.rebalance <= 1, "train.rebalance", f"must be in (0, 1], got {self.rebalance}")
         _require(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")
         _require(self.batch_size >= 1, "train.batch_size", f"must be >= 1, got {self.batch_size}")
         _require(self.shuffle_buffer >= 1, "train.shuffle_buffer", "must be >= 1")

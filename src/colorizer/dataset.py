@@ -17,12 +17,20 @@ from colorizer.lab import AB_SCALE, normalise_l
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int):
-    """Shuffled, augmented (x, y) batches of the train split, re-shuffled every epoch."""
-    files, count, size = _split(shards, "train")
+def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int,
+             worker: tuple[int, int] = (0, 1)):
+    """Endless shuffled, augmented (x, y) batches of the train split.
+
+    `worker` = (index, count): under multi-worker training each worker reads only
+    its own share of the shard files. Batches are always full (the stream
+    repeats), so every worker runs the same number of steps."""
+    files, _, size = _split(shards, "train")
+    index, count = worker
     records = (
         tf.data.Dataset.from_tensor_slices(files)
-        .shuffle(len(files), seed=seed)
+        .shard(count, index)
+        .shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
         .interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE)
     )
     pairs = records.shuffle(shuffle_buffer, seed=seed).map(
@@ -32,7 +40,7 @@ def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, see
         # Stateless flips keyed on a seeded stream: the same seed gives the same augmentation.
         keys = tf.data.Dataset.random(seed=seed).batch(2)
         pairs = tf.data.Dataset.zip(pairs, keys).map(_flip, num_parallel_calls=AUTOTUNE)
-    return _batched(pairs, count, batch_size)
+    return pairs.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
 def evaluation(shards: Path, split: str, batch_size: int, with_info: bool = False):

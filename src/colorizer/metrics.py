@@ -11,6 +11,12 @@ Definitions (ab distances are Euclidean, in ab units):
 - `psnr`: PSNR (dB) of the RGB image rebuilt from the true L and the predicted ab
   against the RGB image rebuilt from the true L and ab, averaged over images
   (capped at 100 dB for an exact match).
+- `colorfulness`: Hasler & Suesstrunk (2003) colourfulness of the output, averaged
+  over images (0 for gray; about 30-40 for typical landscape photos);
+  `colorfulness_truth` the same for the originals, `colorfulness_ratio` the first
+  over the second: below 1 means washed-out colour.
+- `bias_a`, `bias_b`: mean predicted minus true a and b over all pixels; a colour
+  cast shows here (sepia: both positive).
 """
 
 from __future__ import annotations
@@ -26,14 +32,16 @@ from colorizer.lab import AB_SCALE, lab_to_rgb
 
 AUC_MAX_THRESHOLD = 150
 PSNR_CAP_DB = 100.0
+METRIC_KEYS = ("mse", "accuracy", "acc@5", "auc", "psnr", "colorfulness", "colorfulness_truth",
+               "colorfulness_ratio", "bias_a", "bias_b")
 
 
 # ---------------------------------------------------------------- Keras (training)
 
 
-def ab_distance(y_true, y_pred):
+def ab_distance(y_true, ab):
     """Per-pixel Euclidean ab distance in ab units, from tensors in model units."""
-    return ops.sqrt(ops.sum(ops.square((y_true - y_pred) * AB_SCALE), axis=-1) + 1e-12)
+    return ops.sqrt(ops.sum(ops.square((y_true - ab) * AB_SCALE), axis=-1) + 1e-12)
 
 
 def ab_accuracy(threshold: float, name: str = "accuracy") -> keras.metrics.Metric:
@@ -45,7 +53,8 @@ def ab_accuracy(threshold: float, name: str = "accuracy") -> keras.metrics.Metri
 
 def ab_mse() -> keras.metrics.Metric:
     def mse(y_true, y_pred):
-        return ops.mean(ops.square(ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")), axis=(1, 2, 3))
+        difference = ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")
+        return ops.mean(ops.square(difference), axis=(1, 2, 3))
 
     return keras.metrics.MeanMetricWrapper(mse, name="mse")
 
@@ -64,6 +73,9 @@ class Totals:
     squared_error: float = 0.0
     pixels: int = 0
     psnr_sum: float = 0.0
+    colorfulness_sum: float = 0.0
+    colorfulness_truth_sum: float = 0.0
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))
     images: int = 0
 
     @classmethod
@@ -73,6 +85,7 @@ class Totals:
         distance = np.sqrt(np.sum(np.square(difference), axis=-1))
         # count(d <= t) for integer t == count(ceil(d) <= t): one histogram gives every threshold.
         bins = np.minimum(np.ceil(distance - 1e-6), AUC_MAX_THRESHOLD + 1).astype(np.int64)
+        rgb_pred = lab_to_rgb(np.concatenate([lab_true[..., :1], ab_pred], axis=-1))
         return cls(
             threshold=threshold,
             histogram=np.bincount(bins.ravel(), minlength=AUC_MAX_THRESHOLD + 2),
@@ -80,7 +93,10 @@ class Totals:
             within5=int(np.count_nonzero(distance <= 5.0)),
             squared_error=float(np.sum(np.square(difference / AB_SCALE))),
             pixels=distance.size,
-            psnr_sum=psnr(rgb_true, lab_to_rgb(np.concatenate([lab_true[..., :1], ab_pred], axis=-1))),
+            psnr_sum=psnr(rgb_true, rgb_pred),
+            colorfulness_sum=colorfulness(rgb_pred),
+            colorfulness_truth_sum=colorfulness(rgb_true),
+            bias=np.sum(difference.reshape(-1, 2), axis=0, dtype=np.float64),
             images=1,
         )
 
@@ -91,18 +107,27 @@ class Totals:
         self.squared_error += other.squared_error
         self.pixels += other.pixels
         self.psnr_sum += other.psnr_sum
+        self.colorfulness_sum += other.colorfulness_sum
+        self.colorfulness_truth_sum += other.colorfulness_truth_sum
+        self.bias = self.bias + other.bias
         self.images += other.images
 
     def summary(self) -> dict[str, float]:
         if not self.images:
-            return {key: float("nan") for key in ("mse", "accuracy", "acc@5", "auc", "psnr")} | {"images": 0}
+            return {key: float("nan") for key in METRIC_KEYS} | {"images": 0}
         within_t = np.cumsum(self.histogram)[: AUC_MAX_THRESHOLD + 1] / self.pixels
+        colourful, colourful_truth = self.colorfulness_sum / self.images, self.colorfulness_truth_sum / self.images
         return {
             "mse": self.squared_error / (2 * self.pixels),  # mean over both ab channels
             "accuracy": self.within / self.pixels,
             "acc@5": self.within5 / self.pixels,
             "auc": float(np.mean(within_t)),
             "psnr": self.psnr_sum / self.images,
+            "colorfulness": colourful,
+            "colorfulness_truth": colourful_truth,
+            "colorfulness_ratio": colourful / colourful_truth if colourful_truth else float("nan"),
+            "bias_a": float(self.bias[0] / self.pixels),
+            "bias_b": float(self.bias[1] / self.pixels),
             "images": self.images,
         }
 
@@ -131,6 +156,13 @@ class ColorMetrics:
             for name in names
         }
         return result
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an RGB image with values in [0, 1]."""
+    r, g, b = (rgb[..., i].astype(np.float64) * 255.0 for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
 def psnr(rgb_true: np.ndarray, rgb_guess: np.ndarray) -> float:

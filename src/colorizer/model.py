@@ -16,6 +16,10 @@ et al. 2017 ("Deep Koalarization"):
 
 `autoencoder`: the same encoder and decoder without the global branch, the
 plain convolutional autoencoder of Nihalaani et al. 2021: the baseline.
+
+With `train.loss: classification` the head predicts logits over ab bins instead,
+decoded to ab by the annealed mean (losses.py); the training model then outputs
+[ab, logits] and `inference_model` keeps just the ab.
 """
 
 from __future__ import annotations
@@ -23,14 +27,23 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import layers
 
 from colorizer.config import ModelParams
+from colorizer.losses import AnnealedMean
 
 DOWNSAMPLINGS = 3  # encoder stride 8: data.image_size must be a multiple of 8
 
 
-def build_model(config: ModelParams, image_size: int) -> keras.Model:
+def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None) -> keras.Model:
+    """The training model: L -> ab / 128, or -> [ab / 128, bin logits] when `bins`
+    (ab bin centres) asks for the classification head.
+
+    Colour is predicted at 1/`model.output_stride` of the input resolution and
+    upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
+    far less resolution than lightness, and the finest decoder levels cost most).
+    """
     conv = _conv_block(config.norm)
     width = config.width
     gray = keras.Input((image_size, image_size, 1), name="L")
@@ -38,8 +51,25 @@ def build_model(config: ModelParams, image_size: int) -> keras.Model:
     if config.arch == "hybrid":
         scene = _global_branch(conv, features, gray, width, config.backbone)
         features = _fuse(conv, features, scene, width)
-    ab = _decoder(conv, features, skips if config.skips else [], width)
-    return keras.Model(gray, ab, name=f"colorizer_{config.arch}")
+    levels = DOWNSAMPLINGS - int(math.log2(config.output_stride))
+    x = _decoder(conv, features, skips if config.skips else [], width, levels)
+    stride = config.output_stride
+    if bins is None:
+        # float32 output even under mixed precision: the loss and metrics need it.
+        ab = layers.Conv2D(2, 3, padding="same", activation="tanh", dtype="float32",
+                           name="ab" if stride == 1 else "ab_low")(x)
+        logits = None
+    else:
+        logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(x)
+        ab = AnnealedMean(bins, config.temperature, dtype="float32", name="ab" if stride == 1 else "ab_low")(logits)
+    if stride > 1:
+        ab = layers.UpSampling2D(stride, interpolation="bilinear", dtype="float32", name="ab")(ab)
+    return keras.Model(gray, ab if logits is None else [ab, logits], name=f"colorizer_{config.arch}")
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """L -> ab / 128, sharing the training model's weights (what gets saved and served)."""
+    return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
 
 
 def _conv_block(norm: str):
@@ -100,12 +130,12 @@ def _fuse(conv, features, scene, width: int):
     return conv(x, width * 4, "fusion", kernel=1)
 
 
-def _decoder(conv, x, skips: list, width: int):
+def _decoder(conv, x, skips: list, width: int, levels: int):
+    """`levels` upsampling steps back from the bottleneck (3 = full resolution)."""
     x = conv(x, width * 4, "bottleneck")
-    for level in reversed(range(DOWNSAMPLINGS)):
+    for level in reversed(range(DOWNSAMPLINGS - levels, DOWNSAMPLINGS)):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{level}_up")(x)
         if skips:
             x = layers.Concatenate(name=f"dec{level}_skip")([x, skips[level]])
         x = conv(x, max(width * 2**level // 2, 8), f"dec{level}")
-    # float32 output even under mixed precision: the loss and metrics need it.
-    return layers.Conv2D(2, 3, padding="same", activation="tanh", dtype="float32", name="ab")(x)
+    return x

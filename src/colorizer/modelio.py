@@ -6,6 +6,8 @@ from pathlib import Path
 
 import keras
 
+import colorizer.losses  # noqa: F401  registers AnnealedMean, the classification head's decoder
+
 
 class UnsafeModel(ValueError):
     """The model file would execute embedded code (a Lambda layer, pickled Python) to load."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from colorizer.parallel import process_pool
 from colorizer.progress import Progress
 
 META = "meta.json"
-_HEADER_BYTES = 128  # .npy v1 header, padded; fixed so the shape can be rewritten in place
+_HEADER_BYTES = 128  # .npy v1 header, padded; fixed so it can be written after the rows
 
 
 def resize(data: DataParams, raw: Path, out: Path, report_path: Path) -> dict:
@@ -67,22 +68,18 @@ def read_meta(resized: Path) -> dict:
 
 def _resize_split(pool, rows, raw: Path, staging: Path, split: str, data: DataParams):
     size = data.image_size
-    array_path = staging / f"{split}.npy"
-    pixels = _open_rows(array_path, len(rows), (size, size, 3))
     kept, problems = [], []
     progress = Progress(f"resize {split}", total=len(rows), unit="images")
     jobs = [(raw / r["file"], size, data.fit, data.max_pixels) for r in rows]
-    for row, (image, problem) in zip(rows, pool.map(_load_one, jobs, chunksize=8)):
-        if image is None:
-            problems.append({"file": row["file"], "stage": "resize", "reason": problem})
-        else:
-            pixels[len(kept)] = image  # compact: skipped images leave no gap
-            kept.append({"file": row["file"], "class": row["class"]})
-        progress.advance()
+    with RowWriter(staging / f"{split}.npy", (size, size, 3)) as pixels:
+        for row, (image, problem) in zip(rows, pool.map(_load_one, jobs, chunksize=8)):
+            if image is None:
+                problems.append({"file": row["file"], "stage": "resize", "reason": problem})
+            else:
+                pixels.append(image)  # compact: skipped images leave no gap
+                kept.append({"file": row["file"], "class": row["class"]})
+            progress.advance()
     progress.done()
-    pixels.flush()
-    del pixels
-    _truncate_rows(array_path, len(kept), (size, size, 3))
     with open(staging / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, ["file", "class"], lineterminator="\n")
         writer.writeheader()
@@ -100,27 +97,47 @@ def _load_one(job):
         return None, f"unreadable: {err}"
 
 
-def _open_rows(path: Path, capacity: int, row_shape: tuple) -> np.memmap:
-    """A uint8 .npy of `capacity` rows, memory-mapped for writing, with a fixed-size header."""
-    _write_header(path, (capacity, *row_shape), create=True)
-    return np.memmap(path, np.uint8, "r+", offset=_HEADER_BYTES, shape=(capacity, *row_shape))
+class RowWriter:
+    """Appends uint8 rows to a .npy file; the header, which holds the row count,
+    is written last. Plain sequential writes: nothing stays mapped in memory."""
+
+    def __init__(self, path: Path, row_shape: tuple):
+        self.path, self.row_shape, self.count = path, row_shape, 0
+        self.handle = open(path, "wb")
+        self.handle.write(b"\0" * _HEADER_BYTES)
+
+    def append(self, row: np.ndarray) -> None:
+        if row.shape != self.row_shape or row.dtype != np.uint8:
+            raise ValueError(f"{self.path}: row of shape {row.shape} {row.dtype}, expected {self.row_shape} uint8")
+        self.handle.write(row.tobytes())
+        self.count += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.handle.seek(0)
+        header = {"descr": "|u1", "fortran_order": False, "shape": (self.count, *self.row_shape)}
+        np.lib.format.write_array_header_1_0(self.handle, header)
+        if self.handle.tell() != _HEADER_BYTES:
+            raise AssertionError(f"unexpected .npy header length {self.handle.tell()}")
+        self.handle.close()
 
 
-def _truncate_rows(path: Path, count: int, row_shape: tuple) -> None:
-    """Shrink the .npy to its first `count` rows (after skipped images)."""
-    _write_header(path, (count, *row_shape), create=False)
-    with open(path, "r+b") as handle:
-        handle.truncate(_HEADER_BYTES + count * int(np.prod(row_shape)))
-
-
-def _write_header(path: Path, shape: tuple, create: bool) -> None:
-    header = {"descr": "|u1", "fortran_order": False, "shape": shape}
-    with open(path, "w+b" if create else "r+b") as handle:
-        np.lib.format.write_array_header_1_0(handle, header)
-        if handle.tell() != _HEADER_BYTES:
-            raise AssertionError(f"unexpected .npy header length {handle.tell()} for shape {shape}")
-        if create:
-            handle.truncate(_HEADER_BYTES + int(np.prod(shape)))
+def read_rows(path: Path, indices) -> np.ndarray:
+    """Rows `indices` of a uint8 .npy, read with positioned reads (no memory map to grow)."""
+    with open(path, "rb") as handle:
+        if np.lib.format.read_magic(handle) != (1, 0):
+            raise ValueError(f"{path}: not written by the resize stage (expected a version 1.0 .npy)")
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        offset = handle.tell()
+        row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+        out = np.empty((len(indices), *shape[1:]), dtype)
+        for k, index in enumerate(indices):
+            out[k] = np.frombuffer(os.pread(handle.fileno(), row_bytes, offset + int(index) * row_bytes), dtype).reshape(
+                shape[1:]
+            )
+    return out
 
 
 def _data_report(raw: Path, counts: dict, skipped: list[dict]) -> dict:

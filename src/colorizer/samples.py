@@ -34,8 +34,13 @@ class SampleSet:
         return buffer.getvalue()
 
     def predict(self, model, batch_size: int = 16) -> np.ndarray:
-        """Predicted ab in LAB units, (N, H, W, 2)."""
-        return np.asarray(model.predict(normalise_l(self.lightness), batch_size=batch_size, verbose=0)) * AB_SCALE
+        """Predicted ab in LAB units, (N, H, W, 2), from a training or inference model.
+
+        Calls the model directly rather than `model.predict`, which under a
+        multi-worker strategy would wait for the other workers."""
+        x = normalise_l(self.lightness)
+        chunks = [_ab_of(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+        return np.concatenate(chunks) * AB_SCALE
 
 
 class Picker:
@@ -87,6 +92,11 @@ def grid(samples: SampleSet, ab_pred: np.ndarray, title: str = "") -> Image.Imag
     for i, label in enumerate(samples.labels):
         draw.text((4, HEADER + i * size + 2), label, fill="white", stroke_width=1, stroke_fill="black")
     return canvas
+
+
+def _ab_of(output) -> np.ndarray:
+    """A classification model returns [ab, logits]; the others just ab."""
+    return np.asarray(output[0] if isinstance(output, (list, tuple)) else output)
 
 
 def _text(value) -> str:

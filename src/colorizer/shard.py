@@ -4,8 +4,8 @@ Files are named `<split>-<k>-of-<n>.tfrecord`; `meta.json` beside them records
 the image size, class names, example counts and schema version. The training
 split is written in a seeded random order, so that reading a few shards at a
 time with a shuffle buffer still mixes all classes; validation and test keep
-manifest order. LAB conversion runs on all cores, chunk by chunk, straight from
-the memory-mapped resized arrays (nothing held for the whole split).
+manifest order. LAB conversion runs on all cores, chunk by chunk, reading just
+those rows of the resized arrays (nothing held for the whole split).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from colorizer.parallel import process_pool
 from colorizer.progress import Progress
 
 META = "meta.json"
+# Counts of the training split's quantised ab values, (256, 256) indexed [a + 128, b + 128]:
+# the colour prior that class rebalancing (losses.py) needs, gathered while the pixels stream past.
+AB_HISTOGRAM = "ab_histogram.npy"
 CHUNK = 32  # images per worker task: large enough to amortise IPC, small enough to stream
 
 
@@ -40,10 +43,17 @@ def shard(resized: Path, out: Path, num_shards: int, seed: int) -> dict:
         for split in SPLITS:
             _, rows = resize.read_split(resized, split)
             order = _order(len(rows), split, seed)
-            files = _write_split(tf, pool, resized, staging, split, rows, order, labels, num_shards)
+            files, histogram = _write_split(tf, pool, resized, staging, split, rows, order, labels, num_shards)
             meta["splits"][split] = {"examples": len(rows), "files": files}
+            if split == "train":
+                np.save(staging / AB_HISTOGRAM, histogram)
+        meta["ab_histogram"] = AB_HISTOGRAM
         atomic.write_json(staging / META, meta)
     return meta
+
+
+def read_ab_histogram(shards: Path) -> np.ndarray:
+    return np.load(Path(shards) / read_meta(shards)["ab_histogram"])
 
 
 def read_meta(shards: Path) -> dict:
@@ -67,33 +77,29 @@ def _write_split(tf, pool, resized, staging, split, rows, order, labels, num_sha
     shard_of_job = [k for k, group in enumerate(groups) for _ in _chunks(group)]
     progress = Progress(f"shard {split}", total=len(order), unit="images")
     writers = [tf.io.TFRecordWriter(str(staging / name)) for name in names]
+    histogram = np.zeros(256 * 256, np.int64)
     try:
-        for k, (chunk, quantised) in zip(shard_of_job, pool.map(_lab_chunk, jobs)):
+        for k, (chunk, quantised, counts) in zip(shard_of_job, pool.map(_lab_chunk, jobs)):
             for index, (lightness, ab) in zip(chunk, quantised):
                 row = rows[index]
                 writers[k].write(tfrecords.serialise(lightness, ab, labels[row["class"]], row["file"]))
+            histogram += counts
             progress.advance(len(chunk))
     finally:
         for writer in writers:
             writer.close()
     progress.done()
-    return names
+    return names, histogram.reshape(256, 256)
 
 
 def _chunks(indices: np.ndarray) -> list[np.ndarray]:
     return [indices[i : i + CHUNK] for i in range(0, len(indices), CHUNK)]
 
 
-_open_arrays: dict = {}
-
-
 def _lab_chunk(job):
-    """Worker: convert rows of a memory-mapped split to quantised LAB."""
+    """Worker: convert some rows of a resized split to quantised LAB."""
     resized, split, chunk = job
-    key = (str(resized), split)
-    if key not in _open_arrays:
-        _open_arrays[key] = np.load(Path(resized) / f"{split}.npy", mmap_mode="r")
-    pixels = _open_arrays[key][np.sort(chunk)]
-    pixels = pixels[np.argsort(np.argsort(chunk))]  # back to the chunk's (shuffled) order
+    pixels = resize.read_rows(Path(resized) / f"{split}.npy", chunk)
     lightness, ab = tfrecords.quantise(rgb_to_lab(pixels))
-    return chunk, list(zip(lightness, ab))
+    counts = np.bincount((ab[..., 0].astype(np.int64) * 256 + ab[..., 1]).ravel(), minlength=256 * 256)
+    return chunk, list(zip(lightness, ab)), counts

@@ -13,13 +13,14 @@ from colorizer.tracking import redact, tracking_uri
 from colorizer.workspace import repo_root
 
 ROWS = (("accuracy", "accuracy (within {t:g} ab)", "{:.3f}"), ("acc@5", "accuracy (within 5 ab)", "{:.3f}"),
-        ("auc", "AuC (0..150 ab)", "{:.3f}"), ("psnr", "PSNR (dB)", "{:.2f}"), ("mse", "MSE (ab/128)", "{:.4f}"))
+        ("auc", "AuC (0..150 ab)", "{:.3f}"), ("psnr", "PSNR (dB)", "{:.2f}"), ("mse", "MSE (ab/128)", "{:.4f}"),
+        ("colorfulness", "colorfulness (truth {truth:.1f})", "{:.1f}"))
 
 
 def summary_lines(result: dict) -> list[str]:
     lines = [f"{'test split (' + str(result['images']) + ' images)':<28}{'model':>10}{'gray':>10}"]
     for key, label, fmt in ROWS:
-        label = label.format(t=result.get("threshold", 10))
+        label = label.format(t=result.get("threshold", 10), truth=result.get("colorfulness_truth", 0))
         lines.append(f"{label:<28}{fmt.format(result[key]):>10}{fmt.format(result['baseline'][key]):>10}")
     per_class = ", ".join(
         f"{name} {scores['accuracy']:.2f} (gray {scores['baseline']['accuracy']:.2f})"

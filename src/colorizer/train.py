@@ -3,7 +3,13 @@
 Writes the model (`paths.model`), the final metrics (`paths.train_metrics`), the
 per-epoch history for `dvc plots` (`paths.history`) and the MLflow run id
 (`paths.run_info`) that `evaluate` logs into. A run killed part-way resumes
-from its last completed epoch (see `checkpoint.py`).
+from its last completed epoch (see `checkpoint.py`). Devices, mixed precision
+and multi-worker training: see `distribute.py`.
+
+The training loop is written out here (a `tf.function` step run by the
+`tf.distribute` strategy) rather than left to `Model.fit`: Keras 3's `fit` does
+not work with MultiWorkerMirroredStrategy (keras-team/keras#20585), and one loop
+for every strategy keeps single-device and multi-machine runs identical.
 """
 
 from __future__ import annotations
@@ -11,58 +17,67 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from pathlib import Path
 
 import keras
+import numpy as np
+import tensorflow as tf
 
-from colorizer import atomic, checkpoint, dataset, samples, shard
+from colorizer import atomic, checkpoint, dataset, distribute, losses, samples, shard
 from colorizer.config import Params
-from colorizer.metrics import ab_accuracy, ab_mse
-from colorizer.model import build_model
+from colorizer.metrics import ab_distance
+from colorizer.model import build_model, inference_model
 from colorizer.tracking import Tracker
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
 
 
-def train(params: Params, shards: Path, root: Path) -> dict:
+def train(params: Params, shards: Path, root: Path) -> dict | None:
+    """Train; returns the summary written to `paths.train_metrics` (None on non-chief workers)."""
     paths, config = params.paths, params.train
-    tracker = Tracker(params.mlflow, root)
-    tracker.check_reachable()  # fail before any training, not after it
+    devices = distribute.setup(config.strategy, config.mixed_precision)
+    tracker = Tracker(params.mlflow, root) if devices.is_chief else None
+    if tracker:
+        tracker.check_reachable()  # fail before any training, not after it
     keras.utils.set_random_seed(params.seed)
     meta = shard.read_meta(shards)
-    model = _compiled_model(params, meta["image_size"])
+    _check_shards_per_worker(meta, devices)
+    with devices.strategy.scope():
+        model, loss = _model_and_loss(params, meta["image_size"], shards)
+        optimizer = _optimizer(params.lr)
+        # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
+        optimizer.build(model.trainable_variables)
+    step = _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
 
     key = checkpoint.fingerprint(params.flat(), meta)
-    resumed = checkpoint.load(Path(paths.checkpoints), key, model) if config.resume else None
-    if resumed:
-        tracker.resume(resumed.run_id)
-    else:
-        checkpoint.clear(Path(paths.checkpoints))
-        tracker.start(params)
-        _log_data_report(tracker, Path(paths.data_report))
-    print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
+    resumed = checkpoint.load(Path(paths.checkpoints), key, model, optimizer) if config.resume else None
+    if tracker:
+        _start_tracking(tracker, params, resumed)
+    history = EpochLog(
+        tracker, _fixed_samples(shards, meta, params), Path(paths.history), config, resumed.history if resumed else []
+    ) if devices.is_chief else None
+    saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id) if devices.is_chief else None
 
-    test_batches = dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator()
-    logger = EpochLogger(
-        tracker, samples.pick(test_batches, meta["classes"], params.metrics.samples), Path(paths.history),
-        config.sample_every, config.epochs, resumed.history if resumed else [],
-    )
-    saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id, logger.rows)
+    batches = iter(_distributed_training_data(devices, shards, params))
+    steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
     started = time.monotonic()
-    model.fit(
-        dataset.training(shards, config.batch_size, config.shuffle_buffer, config.flip, params.seed),
-        validation_data=dataset.evaluation(shards, "val", config.batch_size),
-        epochs=config.epochs,
-        initial_epoch=resumed.epoch if resumed else 0,
-        callbacks=[logger, saver],
-        shuffle=False,
-        verbose=2,
-    )
-    summary = _summary(model, logger.rows, meta, time.monotonic() - started, resumed)
-    _save_model(model, Path(paths.model))
+    for epoch in range(resumed.epoch if resumed else 0, config.epochs):
+        epoch_started = time.monotonic()
+        totals = sum(np.asarray(step(batches), np.float64) for _ in range(steps))
+        val = _evaluate_locally(model, dataset.evaluation(shards, "val", config.batch_size), params.metrics.threshold)
+        row = _history_row(epoch, totals, val, time.monotonic() - epoch_started)
+        print(_epoch_line(row, config.epochs), flush=True)
+        if devices.is_chief:
+            history.add(row, model)
+            saver.save(epoch + 1, model, optimizer, history.rows)
+    if not devices.is_chief:
+        return None
+    summary = _summary(model, history.rows, meta, time.monotonic() - started, resumed, devices)
+    _save_model(inference_model(model), Path(paths.model))
     registered = params.mlflow.model_name if params.mlflow.register else None
-    tracker.log_model(Path(paths.model), logger.fixed.gray_png(0), registered)
+    tracker.log_model(Path(paths.model), history.fixed.gray_png(0), registered)
     atomic.write_json(paths.train_metrics, summary)
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
     tracker.log_metrics({"train/seconds": summary["seconds"], "model/parameters": summary["parameters"]})
@@ -71,17 +86,125 @@ def train(params: Params, shards: Path, root: Path) -> dict:
     return summary
 
 
-def _compiled_model(params: Params, image_size: int) -> keras.Model:
-    model = build_model(params.model, image_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(params.lr),
-        loss=keras.losses.MeanSquaredError(),
-        metrics=[ab_mse(), ab_accuracy(params.metrics.threshold)],
+def _model_and_loss(params: Params, image_size: int, shards: Path):
+    bins = weights = None
+    if params.train.loss == "classification":
+        bins = losses.ab_bins()
+        weights = losses.rebalancing_weights(shard.read_ab_histogram(shards), bins, params.train.rebalance)
+    return build_model(params.model, image_size, bins), losses.make_loss(params.train.loss, bins, weights)
+
+
+def _optimizer(lr: float) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(lr)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 gradients underflow otherwise
+    return optimizer
+
+
+def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: int):
+    """One distributed step; returns [loss, mse, within-threshold share, images], summed over images."""
+    global_batch = params.train.batch_size * replicas
+    threshold = params.metrics.threshold
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            output = model(x, training=True)
+            per_image = tf.reduce_mean(tf.cast(loss_fn(y, output), tf.float32), axis=[1, 2])
+            loss = tf.reduce_sum(per_image) / global_batch
+            scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return tf.stack([tf.reduce_sum(per_image), *_image_metric_sums(y, output, threshold)])
+
+    if params.train.jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
+
+    @tf.function
+    def step(iterator):
+        x, y = next(iterator)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(x, y)), axis=None)
+
+    return step
+
+
+def _image_metric_sums(y, output, threshold: float):
+    """[sum of per-image MSE (model units), sum of per-image share within threshold, image count]."""
+    ab = tf.cast(output[0] if isinstance(output, (list, tuple)) else output, tf.float32)
+    mse = tf.reduce_mean(tf.square(y - ab), axis=[1, 2, 3])
+    within = tf.reduce_mean(tf.cast(ab_distance(y, ab) <= threshold, tf.float32), axis=[1, 2])
+    return [tf.reduce_sum(mse), tf.reduce_sum(within), tf.cast(tf.shape(y)[0], tf.float32)]
+
+
+def _evaluate_locally(model, batches, threshold: float) -> dict:
+    """Validation on this process alone (no collectives, so workers never wait on each other)."""
+
+    @tf.function
+    def sums(x, y):
+        return tf.stack(_image_metric_sums(y, model(x, training=False), threshold))
+
+    total = sum(np.asarray(sums(x, y), np.float64) for x, y in batches)
+    return {"mse": total[0] / total[2], "accuracy": total[1] / total[2]}
+
+
+def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params):
+    config = params.train
+
+    def per_worker(context: tf.distribute.InputContext):
+        return dataset.training(
+            shards, config.batch_size, config.shuffle_buffer, config.flip, params.seed,
+            worker=(context.input_pipeline_id, context.num_input_pipelines),
+        )
+
+    return devices.strategy.distribute_datasets_from_function(per_worker)
+
+
+def _check_shards_per_worker(meta: dict, devices: distribute.Devices) -> None:
+    files = len(meta["splits"]["train"]["files"])
+    if files < devices.workers:
+        raise ValueError(
+            f"shard.num_shards: the train split has {files} shard files for {devices.workers} workers; "
+            "each worker reads whole files, so set shard.num_shards to at least the number of workers"
+        )
+
+
+def _start_tracking(tracker: Tracker, params: Params, resumed) -> None:
+    if resumed:
+        tracker.resume(resumed.run_id)
+    else:
+        checkpoint.clear(Path(params.paths.checkpoints))
+        tracker.start(params)
+        _log_data_report(tracker, Path(params.paths.data_report))
+    print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
+
+
+def _fixed_samples(shards: Path, meta: dict, params: Params) -> samples.SampleSet:
+    test_batches = dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator()
+    return samples.pick(test_batches, meta["classes"], params.metrics.samples)
+
+
+def _history_row(epoch: int, totals: np.ndarray, val: dict, seconds: float) -> dict:
+    images = totals[3]
+    return {
+        "epoch": epoch + 1,
+        "train_mse": totals[1] / images,
+        "val_mse": val["mse"],
+        "train_accuracy": totals[2] / images,
+        "val_accuracy": val["accuracy"],
+        "seconds": round(seconds, 2),
+        "train_loss": totals[0] / images,
+        "images": int(images),
+    }
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f}, mse {row['train_mse']:.4f} "
+        f"(val {row['val_mse']:.4f}), accuracy {row['train_accuracy']:.3f} (val {row['val_accuracy']:.3f}), "
+        f"{row['seconds']:.0f} s, {row['images'] / max(row['seconds'], 1e-9):.1f} images/s"
     )
-    return model
 
 
-def _summary(model, rows: list[dict], meta: dict, seconds: float, resumed) -> dict:
+def _summary(model, rows: list[dict], meta: dict, seconds: float, resumed, devices) -> dict:
     final = rows[-1]
     epochs_here = len(rows) - (resumed.epoch if resumed else 0)
     return {
@@ -93,6 +216,7 @@ def _summary(model, rows: list[dict], meta: dict, seconds: float, resumed) -> di
         "seconds": round(seconds, 1),
         "train_images_per_second": round(meta["splits"]["train"]["examples"] * epochs_here / seconds, 2),
         "parameters": int(model.count_params()),
+        "replicas": devices.replicas,
     }
 
 
@@ -105,40 +229,23 @@ def _log_data_report(tracker: Tracker, report_path: Path) -> None:
     tracker.log_artifact(report_path, "data")
 
 
-class EpochLogger(keras.callbacks.Callback):
+class EpochLog:
     """Per epoch: a history row (CSV for `dvc plots`), MLflow metrics, and now and
     then a sample grid of the fixed test photos."""
 
-    def __init__(self, tracker: Tracker, fixed: samples.SampleSet, history: Path, every: int, epochs: int,
-                 rows: list[dict]):
-        super().__init__()
-        self.tracker, self.fixed, self.history = tracker, fixed, history
-        self.every, self.epochs = every, epochs
+    def __init__(self, tracker: Tracker, fixed: samples.SampleSet, path: Path, config, rows: list[dict]):
+        self.tracker, self.fixed, self.path = tracker, fixed, path
+        self.every, self.epochs = config.sample_every, config.epochs
         self.rows = list(rows)
-        self._epoch_started = time.monotonic()
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_started = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        row = {
-            "epoch": epoch + 1,
-            "train_mse": float(logs["mse"]),
-            "val_mse": float(logs["val_mse"]),
-            "train_accuracy": float(logs["accuracy"]),
-            "val_accuracy": float(logs["val_accuracy"]),
-            "seconds": round(time.monotonic() - self._epoch_started, 2),
-        }
-        self.rows.append(row)
-        _write_history(self.history, self.rows)
-        self.tracker.log_metrics(
-            {f"{split}/{name}": row[f"{split}_{name}"] for split in ("train", "val") for name in ("mse", "accuracy")},
-            step=epoch + 1,
-        )
-        if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
-            image = samples.grid(self.fixed, self.fixed.predict(self.model), title=f"epoch {epoch + 1}")
-            self.tracker.log_image(image, f"samples/epoch_{epoch + 1:03d}.png")
+    def add(self, row: dict, model) -> None:
+        self.rows.append({key: row[key] for key in HISTORY_FIELDS})
+        _write_history(self.path, self.rows)
+        metrics = {f"{split}/{name}": row[f"{split}_{name}"] for split in ("train", "val") for name in ("mse", "accuracy")}
+        self.tracker.log_metrics({**metrics, "train/loss": row["train_loss"]}, step=row["epoch"])
+        if row["epoch"] % self.every == 0 or row["epoch"] == self.epochs:
+            image = samples.grid(self.fixed, self.fixed.predict(model), title=f"epoch {row['epoch']}")
+            self.tracker.log_image(image, f"samples/epoch_{row['epoch']:03d}.png")
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
@@ -154,3 +261,4 @@ def _save_model(model: keras.Model, path: Path) -> None:
     partial = atomic.partial_path(path)
     model.save(partial)
     atomic.replace_path(partial, path)
+
