@@ -70,3 +70,18 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     assert run.info.status == "FINISHED"
     assert sorted({m.step for m in client.get_metric_history(run.info.run_id, "val/mse")}) == [1, 2, 3, 4]
     assert "test/accuracy" in run.data.metrics
+
+
+def test_pool_workers_die_with_a_killed_stage(tmp_path):
+    import psutil
+
+    project = make_project(tmp_path, {"data": {"synthetic_per_class": 200}})
+    process = start_stage(project, "download")
+    partial = project / "data/.partial.raw"
+    wait_for(lambda: len(list(partial.glob("*/*/*.jpg"))) > 20)
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert children  # the decode workers
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]

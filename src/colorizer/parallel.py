@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
+
+_PR_SET_PDEATHSIG = 1
 
 
 def workers() -> int:
@@ -12,8 +17,12 @@ def workers() -> int:
     return max(1, int(os.environ.get("COLORIZER_WORKERS", os.cpu_count() or 1)))
 
 
-def process_pool(initializer=None, initargs=()) -> ProcessPoolExecutor:
+def process_pool() -> ProcessPoolExecutor:
     # spawn, not fork: a forked child of a process that imported TensorFlow can deadlock.
-    return ProcessPoolExecutor(
-        workers(), mp_context=multiprocessing.get_context("spawn"), initializer=initializer, initargs=initargs
-    )
+    return ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """Workers of a stage that is killed outright (SIGKILL) would otherwise linger, idle, forever."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -1,0 +1,106 @@
+"""Preprocessing throughput: resize + shard, against a notebook-style reference and the floor.
+
+- ours: the `resize` and `shard` stage functions, in-process (the stage scripts add
+  an interpreter and a TensorFlow import, a fixed ~5 s, reported separately).
+- naive: how notebooks do it: one process, PIL open + resize, divide by 255,
+  `skimage.color.rgb2lab` per image, every array kept in a list.
+- floor: JPEG decode + resize alone (the same function `resize` uses), on all cores.
+
+Goals: ours >= 4x naive, and floor / ours <= 1.5.
+
+    python bench/preprocess.py [--data DIR] [--image-size 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import machine, photo_folder, save_results, timed, write_params
+
+
+def ours(raw: Path, work: Path, params) -> int:
+    from colorizer.resize import resize
+    from colorizer.shard import shard
+
+    resized, shards = work / "resized", work / "shards"
+    report = resize(params.data, raw=raw, out=resized, report_path=work / "report.json")
+    shard(resized=resized, out=shards, num_shards=params.shard.num_shards, seed=params.seed)
+    return sum(report["images"].values())
+
+
+def naive(files: list[Path], size: int) -> int:
+    from PIL import Image
+    from skimage.color import rgb2lab
+
+    kept = []
+    for path in files:
+        image = Image.open(path).convert("RGB").resize((size, size))
+        kept.append(rgb2lab(np.asarray(image) / 255.0))
+    return len(kept)
+
+
+def floor(files: list[Path], size: int) -> int:
+    from colorizer.parallel import process_pool
+
+    jobs = [(path, size) for path in files]
+    with process_pool() as pool:
+        return sum(1 for _ in pool.map(_decode_and_resize, jobs, chunksize=16))
+
+
+def _decode_and_resize(job) -> tuple:
+    from colorizer.images import load_square
+
+    path, size = job
+    return load_square(path.read_bytes(), size, "crop", 64_000_000).shape
+
+
+def run(data: Path, image_size: int) -> dict:
+    import tensorflow  # noqa: F401  imported up front: its fixed start-up cost is not per image
+
+    from colorizer.config import load_params
+    from colorizer.download import download
+
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        write_params(work, {"data": {"source": str(data), "image_size": image_size}})
+        params = load_params(work / "params.yaml")
+        download(params, out=work / "raw", root=work)
+        files = sorted(p for p in (work / "raw").rglob("*") if p.is_file() and p.parent.parent.parent == work / "raw")
+        count, ours_s = timed(ours, work / "raw", work, params)
+        _, floor_s = timed(floor, files, image_size)
+        _, naive_s = timed(naive, files, image_size)
+        shutil.rmtree(work / "resized", ignore_errors=True)
+    result = {
+        "data": str(data),
+        "images": count,
+        "image_size": image_size,
+        "machine": machine(),
+        "ours_images_per_s": count / ours_s,
+        "naive_images_per_s": len(files) / naive_s,
+        "floor_images_per_s": len(files) / floor_s,
+    }
+    result["speedup_vs_naive"] = result["ours_images_per_s"] / result["naive_images_per_s"]
+    result["floor_over_ours"] = result["floor_images_per_s"] / result["ours_images_per_s"]
+    result["goal_speedup_vs_naive_met"] = result["speedup_vs_naive"] >= 4
+    result["goal_within_1_5x_of_floor_met"] = result["floor_over_ours"] <= 1.5
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
+    parser.add_argument("--image-size", type=int, default=224)
+    args = parser.parse_args()
+    result = run(photo_folder(args.data), args.image_size)
+    save_results("preprocess", result)
+    for key, value in result.items():
+        print(f"{key:32} {value:.2f}" if isinstance(value, float) else f"{key:32} {value}")
+
+
+if __name__ == "__main__":
+    main()
