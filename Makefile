@@ -37,6 +37,14 @@ $(STAMP): pyproject.toml requirements.lock
 exps: install
 	$(BIN)/dvc exp show --no-pager --precision 4 --drop '.*' --keep '$(EXP_COLUMNS)'
 
+# Benchmarks (see bench/README.md): ratios measured side by side in one run.
+BENCH_DATA ?= ../shared/data/landscapes
+bench: install
+	cd bench && ../$(BIN)/python run_all.py --data $(abspath $(BENCH_DATA))
+
+bench-quality: install
+	cd bench && ../$(BIN)/python quality.py --data $(abspath $(BENCH_DATA))
+
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 

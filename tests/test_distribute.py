@@ -87,3 +87,18 @@ def test_multi_worker_needs_tf_config(make_params):
     os.environ.pop("TF_CONFIG", None)
     with pytest.raises(ValueError, match="TF_CONFIG"):
         distribute._multi_worker()
+
+
+def test_gpu_benchmark_script_needs_no_tensorflow(tmp_path):
+    blocker = tmp_path / "blocked" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('TensorFlow is not available on this machine')\n")
+    out = tmp_path / "gpu.json"
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).parents[1] / "bench/gpu_train.py"), "--backend", "jax",
+         "--image-size", "32", "--batch-sizes", "2", "--precisions", "float32", "--steps", "1", "--out", str(out)],
+        env={**stage_env(), "PYTHONPATH": str(blocker.parent)}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["backend"] == "jax" and report["results"][0]["images_per_s"] > 0

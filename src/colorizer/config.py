@@ -16,8 +16,6 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 PARAMS_FILE = "params.yaml"
 
 
@@ -123,8 +121,10 @@ class TrainParams:
     strategy: str
     mixed_precision: str
     jit_compile: bool
+    schedule: str
 
     def validate(self) -> None:
+        _require_choice(self.schedule, "train.schedule", ("constant", "cosine"))
         _require_choice(self.strategy, "train.strategy", ("auto", "mirrored", "multi_worker"))
         _require_choice(self.mixed_precision, "train.mixed_precision", ("auto", "on", "off"))
         _require_choice(self.loss, "train.loss", ("mse", "l1", "classification"))
@@ -193,6 +193,8 @@ class Params:
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    import yaml  # here, not at the top: the model code imports this module on machines without PyYAML
+
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}

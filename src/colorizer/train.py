@@ -44,9 +44,10 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     keras.utils.set_random_seed(params.seed)
     meta = shard.read_meta(shards)
     _check_shards_per_worker(meta, devices)
+    steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
     with devices.strategy.scope():
         model, loss = _model_and_loss(params, meta["image_size"], shards)
-        optimizer = _optimizer(params.lr)
+        optimizer = _optimizer(params.lr, config.schedule, steps * config.epochs)
         # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
         optimizer.build(model.trainable_variables)
     step = _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
@@ -61,7 +62,6 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id) if devices.is_chief else None
 
     batches = iter(_distributed_training_data(devices, shards, params))
-    steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
     started = time.monotonic()
     for epoch in range(resumed.epoch if resumed else 0, config.epochs):
         epoch_started = time.monotonic()
@@ -94,7 +94,13 @@ def _model_and_loss(params: Params, image_size: int, shards: Path):
     return build_model(params.model, image_size, bins), losses.make_loss(params.train.loss, bins, weights)
 
 
-def _optimizer(lr: float) -> keras.optimizers.Optimizer:
+def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
+    if schedule == "cosine":
+        # Warm up over the first 5% of steps, then decay to zero by the last one.
+        warmup = max(1, total_steps // 20)
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(1, total_steps - warmup), warmup_target=lr, warmup_steps=warmup
+        )
     optimizer = keras.optimizers.Adam(lr)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 gradients underflow otherwise

@@ -1,0 +1,161 @@
+"""`make bench-quality`: colorization quality on real photos, hybrid vs autoencoder vs gray.
+
+Trains the hybrid and the plain autoencoder with the repository's params.yaml
+(only the data, the image size, the epochs and the arch changed) on a Kaggle-layout
+folder, evaluates both on its test split next to the gray baseline (ab = 0), and
+writes bench/quality.json (every metric, per class too, and training seconds) and
+bench/quality_grid.png (gray | autoencoder | hybrid | truth on 8 fixed test photos).
+
+Goals (issue: quality on real landscapes), on held-out photos at 128x128 with at
+most 20 minutes of training per model on 2 CPU cores:
+  PSNR >= gray + 1.5 dB; accuracy (within 10 ab) >= 60% and AuC > gray;
+  colorfulness >= 70% of the photos' own; the hybrid beats the autoencoder on PSNR
+  and accuracy.
+
+    python bench/quality.py [--data DIR] [--image-size 128] [--epochs N] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image, ImageDraw
+
+from common import REPO, machine, photo_folder
+
+EPOCHS = 24  # keeps each model within 20 minutes of training on 2 CPU cores (measured: see bench/README.md)
+WORK = REPO / "bench" / "work" / "quality"
+OUT_JSON = REPO / "bench" / "quality.json"
+OUT_GRID = REPO / "bench" / "quality_grid.png"
+ARCHS = ("autoencoder", "hybrid")
+
+
+def params_for(data: Path, image_size: int, epochs: int, arch: str, overrides: list[str]):
+    from colorizer.config import params_from_dict
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"].update(source=str(data), image_size=image_size)
+    raw["train"].update(epochs=epochs, sample_every=max(1, epochs // 4))
+    raw["model"]["arch"] = arch
+    for item in overrides:
+        key, _, value = item.partition("=")
+        section, _, name = key.rpartition(".")
+        (raw[section] if section else raw)[name] = yaml.safe_load(value)
+    folder = WORK / arch
+    raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}
+    return params_from_dict(raw)
+
+
+def prepare(params) -> Path:
+    """download -> resize -> shard once into bench/work/quality/data (reused by both models)."""
+    from colorizer.download import download
+    from colorizer.resize import resize
+    from colorizer.shard import shard
+
+    data = WORK / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    download(params, out=data / "raw", root=REPO)
+    resize(params.data, raw=data / "raw", out=data / "resized", report_path=data / "data_report.json")
+    shard(resized=data / "resized", out=data / "shards", num_shards=params.shard.num_shards, seed=params.seed)
+    return data
+
+
+def train_and_evaluate(params, data: Path) -> dict:
+    from colorizer.evaluate import evaluate
+    from colorizer.train import train
+
+    Path(params.paths.data_report).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(data / "data_report.json", params.paths.data_report)
+    started = time.perf_counter()
+    summary = train(params, shards=data / "shards", root=WORK)
+    seconds = time.perf_counter() - started
+    result = evaluate(params, shards=data / "shards", root=WORK)
+    return {**result, "training_seconds": round(seconds, 1), "train": summary}
+
+
+def comparison_grid(models: dict[str, Path], shards: Path, count: int = 8) -> Image.Image:
+    """gray | autoencoder | hybrid | truth, one row per fixed test photo."""
+    from colorizer import dataset, samples, shard
+    from colorizer.lab import lab_to_rgb
+    from colorizer.modelio import load_model
+
+    meta = shard.read_meta(shards)
+    fixed = samples.pick(dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator(),
+                         meta["classes"], count)
+    predictions = {name: fixed.predict(load_model(path)) for name, path in models.items()}
+    rows = []
+    for i in range(len(fixed.labels)):
+        lightness, truth = fixed.lightness[i], fixed.ab[i]
+        columns = [np.zeros_like(truth), *(predictions[name][i] for name in ARCHS), truth]
+        rows.append(np.concatenate([lab_to_rgb(np.concatenate([lightness, ab], -1)) for ab in columns], axis=1))
+    grid = Image.fromarray((np.concatenate(rows) * 255 + 0.5).astype(np.uint8))
+    canvas = Image.new("RGB", (grid.width, grid.height + 16), "white")
+    canvas.paste(grid, (0, 16))
+    draw, size = ImageDraw.Draw(canvas), fixed.lightness.shape[2]
+    for i, name in enumerate(("gray", *ARCHS, "truth")):
+        draw.text((i * size + 4, 2), name, fill="black")
+    for i, label in enumerate(fixed.labels):
+        draw.text((4, 16 + i * size + 2), label, fill="white", stroke_width=1, stroke_fill="black")
+    return canvas
+
+
+def goals(results: dict) -> dict:
+    hybrid, autoencoder, gray = results["hybrid"], results["autoencoder"], results["hybrid"]["baseline"]
+    return {
+        "psnr_gain_db": hybrid["psnr"] - gray["psnr"],
+        "psnr_at_least_gray_plus_1.5": hybrid["psnr"] - gray["psnr"] >= 1.5,
+        "accuracy_at_least_60pct": hybrid["accuracy"] >= 0.60,
+        "auc_above_gray": hybrid["auc"] > gray["auc"],
+        "colorfulness_at_least_70pct": hybrid["colorfulness_ratio"] >= 0.70,
+        "hybrid_beats_autoencoder_psnr": hybrid["psnr"] > autoencoder["psnr"],
+        "hybrid_beats_autoencoder_accuracy": hybrid["accuracy"] > autoencoder["accuracy"],
+        "within_20_minutes": all(results[a]["training_seconds"] <= 1200 for a in ARCHS),
+    }
+
+
+def print_table(results: dict) -> None:
+    keys = ("psnr", "accuracy", "acc@5", "auc", "colorfulness", "colorfulness_ratio", "bias_a", "bias_b", "mse")
+    print(f"{'':20}" + "".join(f"{k:>12}" for k in keys) + f"{'train s':>10}")
+    rows = [("gray", results["hybrid"]["baseline"], None)] + [(a, results[a], results[a]["training_seconds"]) for a in ARCHS]
+    for name, scores, seconds in rows:
+        print(f"{name:20}" + "".join(f"{scores[k]:12.4f}" for k in keys) + (f"{seconds:10.0f}" if seconds else ""))
+    print("per-class accuracy (hybrid / gray):")
+    for name, scores in results["hybrid"]["per_class"].items():
+        print(f"  {name:12} {scores['accuracy']:.3f} / {scores['baseline']['accuracy']:.3f}   "
+              f"psnr {scores['psnr']:.2f} / {scores['baseline']['psnr']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param for both models, e.g. --set train.loss=mse")
+    args = parser.parse_args()
+    data_folder = photo_folder(args.data)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{WORK / 'mlflow.db'}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    runs = {arch: params_for(data_folder, args.image_size, args.epochs, arch, args.set) for arch in ARCHS}
+    data = prepare(runs["hybrid"])
+    results = {arch: train_and_evaluate(params, data) for arch, params in runs.items()}
+    report = {
+        "machine": machine(), "data": str(data_folder), "image_size": args.image_size, "epochs": args.epochs,
+        "overrides": args.set, "params": runs["hybrid"].flat(), **results, "goals": goals(results),
+    }
+    OUT_JSON.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    comparison_grid({a: Path(runs[a].paths.model) for a in ARCHS}, data / "shards").save(OUT_GRID)
+    print_table(results)
+    print(json.dumps(report["goals"], indent=2))
+    print(f"wrote {OUT_JSON.relative_to(REPO)} and {OUT_GRID.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
