@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from project import BIN, dvc, make_project, runs, stage_env
+from conftest import REPO
+from project import BIN, runs, stage_env
 from test_serving import free_port
+
+REPO_STAGES = REPO / "stages"
 
 
 def run_python(code: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
@@ -50,23 +53,40 @@ def test_model_losses_and_metrics_train_under_jax_fed_by_tf_data(tiny_data):
     assert "mse ok" in result.stdout and "classification ok" in result.stdout
 
 
-def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
-    project = make_project(tmp_path, {"train": {"strategy": "mirrored", "epochs": 1}})
-    dvc(project, "repro", "train", env={"COLORIZER_LOGICAL_CPUS": "2"})
+def train_project(folder: Path, tiny_data, train_overrides: dict) -> Path:
+    """A folder where `python stages/train.py` trains on the session's tiny shards."""
+    import shutil
+
+    import yaml
+
+    from conftest import merge, repo_params_dict, TINY
+
+    raw = merge(merge(repo_params_dict(), TINY), {"train": train_overrides})
+    raw["paths"]["shards"] = str(tiny_data.paths.shards)
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw))
+    (folder / "metrics").mkdir()
+    shutil.copy(tiny_data.paths.data_report, folder / raw["paths"]["data_report"])
+    return folder
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_data):
+    project = train_project(tmp_path, tiny_data, {"strategy": "mirrored", "epochs": 1})
+    result = subprocess.run([str(BIN / "python"), str(REPO_STAGES / "train.py")], cwd=project, capture_output=True,
+                            text=True, env={**stage_env(), "COLORIZER_LOGICAL_CPUS": "2"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((project / "metrics/train.json").read_text())
     assert summary["replicas"] == 2 and summary["epochs"] == 1
     assert (project / "models/model.keras").is_file()
 
 
-def test_two_workers_train_one_model_into_one_mlflow_run(tmp_path):
-    project = make_project(tmp_path, {"train": {"strategy": "multi_worker", "epochs": 1}})
-    dvc(project, "repro", "shard")
+def test_two_workers_train_one_model_into_one_mlflow_run(tmp_path, tiny_data):
+    project = train_project(tmp_path, tiny_data, {"strategy": "multi_worker", "epochs": 1})
     ports = [free_port(), free_port()]
     workers = []
     for index in range(2):
         tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
         workers.append(subprocess.Popen(
-            [str(BIN / "python"), "stages/train.py"], cwd=project, env={**stage_env(), "TF_CONFIG": json.dumps(tf_config)},
+            [str(BIN / "python"), str(REPO_STAGES / "train.py")], cwd=project, env={**stage_env(), "TF_CONFIG": json.dumps(tf_config)},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         ))
     outputs = [worker.communicate(timeout=300)[0] for worker in workers]
@@ -79,6 +99,7 @@ def test_two_workers_train_one_model_into_one_mlflow_run(tmp_path):
     assert (project / "models/model.keras").is_file()
     _, found = runs(project)
     assert len(found) == 1 and found[0].data.params["train.strategy"] == "multi_worker"
+    assert sorted(p.name for p in project.iterdir()) == ["metrics", "mlflow.db", "mlartifacts", "models", "params.yaml"]
 
 
 def test_multi_worker_needs_tf_config(make_params):

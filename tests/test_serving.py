@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import colour_image, image_bytes
-from project import BIN, dvc, make_project, stage_env
+from project import BIN, stage_env
 
 pytestmark = pytest.mark.e2e
 EXPERIMENT = "landscape-colorization"
@@ -69,13 +69,30 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(server, tmp_path_factory):
-    """A project that ran `dvc repro` and one `dvc exp run -S lr=...` against the server."""
-    project = make_project(tmp_path_factory.mktemp("served-project"), {})
-    env = {"MLFLOW_TRACKING_URI": server}
-    dvc(project, "repro", env=env)
-    dvc(project, "exp", "run", "-n", "via-server", "-S", "lr=0.002", env=env)
-    return project
+def trained(server, tmp_path_factory, tiny_data):
+    """Two training runs (lr 0.001, and 0.002 as DVC experiment "via-server") logged to the server;
+    returns the second run's run-info file."""
+    import shutil
+
+    from colorizer.evaluate import evaluate
+    from colorizer.train import train
+    from conftest import tiny_params
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", server)
+    try:
+        for lr, name in ((0.001, None), (0.002, "via-server")):
+            if name:
+                patch.setenv("DVC_EXP_NAME", name)
+            root = tmp_path_factory.mktemp(f"run-{lr}")
+            params = tiny_params(root, {"lr": lr})
+            Path(params.paths.data_report).parent.mkdir(parents=True)
+            shutil.copy(tiny_data.paths.data_report, params.paths.data_report)
+            train(params, shards=Path(tiny_data.paths.shards), root=root)
+            evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+        yield Path(params.paths.run_info)
+    finally:
+        patch.undo()
 
 
 def test_runs_reach_the_tracking_server(server, trained):
@@ -99,7 +116,7 @@ def test_runs_reach_the_tracking_server(server, trained):
 
 
 def test_served_model_colorizes_a_grayscale_photo(server, trained, tmp_path):
-    run_id = json.loads((trained / "models/run.json").read_text())["run_id"]
+    run_id = json.loads(trained.read_text())["run_id"]
     port = free_port()
     process = subprocess.Popen(
         [str(BIN / "mlflow"), "models", "serve", "-m", f"runs:/{run_id}/model", "--env-manager", "local",

@@ -39,3 +39,17 @@ def test_serialisation_is_deterministic():
     lightness, ab = tfrecords.quantise(sample_lab(1))
     first = tfrecords.serialise(lightness, ab, 1, "a.jpg")
     assert first == tfrecords.serialise(lightness.copy(), ab.copy(), 1, "a.jpg")
+
+
+def test_colour_table_is_the_direct_conversion(tmp_path, monkeypatch):
+    from colorizer import lut
+
+    table = lut.load_table()
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    pixels[0] = np.clip(np.cumsum(rng.integers(-2, 3, (64, 64, 3)), axis=1) + 128, 0, 255)  # smooth, photo-like
+    lightness, ab = lut.quantised_lab(pixels, table)
+    expected_l, expected_ab = tfrecords.quantise(rgb_to_lab(pixels))
+    np.testing.assert_array_equal(lightness, expected_l)
+    np.testing.assert_array_equal(ab, expected_ab)
+    assert lut.table_path().name.startswith("srgb-lab-u8-")

@@ -63,13 +63,35 @@ def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, t
     assert "model and DVC metrics were written regardless" in output and "samples/epoch_001.png" in output
 
 
-def test_train_logs_params_curves_samples_and_data_report(train_params, tiny_data, tmp_path):
-    from colorizer.train import train
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_data):
+    """One tiny training run (with model registration on), shared by the tests below."""
+    import os
+    import shutil
 
-    params = train_params()
-    train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
-    tracker = Tracker(params.mlflow, tmp_path)
-    [run] = tracker.client.search_runs([tracker.experiment_id()])
+    from colorizer.train import train
+    from conftest import tiny_params
+
+    root = tmp_path_factory.mktemp("trained")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    try:
+        params = tiny_params(root, {"mlflow": {"register": True}})
+        Path(params.paths.data_report).parent.mkdir(parents=True)
+        shutil.copy(tiny_data.paths.data_report, params.paths.data_report)
+        train(params, shards=Path(tiny_data.paths.shards), root=root)
+        tracker = Tracker(params.mlflow, root)
+        [run] = tracker.client.search_runs([tracker.experiment_id()])
+        yield params, tracker, run
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def test_train_logs_params_curves_samples_and_data_report(trained_run):
+    _, tracker, run = trained_run
     assert run.data.params["train.epochs"] == "2" and run.data.params["data.image_size"] == "32"
     assert run.data.metrics["data/images/train"] == 30 and run.data.metrics["data/skipped"] == 0
     artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id, "samples")}
@@ -77,7 +99,7 @@ def test_train_logs_params_curves_samples_and_data_report(train_params, tiny_dat
     assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "data")] == ["data/data_report.json"]
 
 
-def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(train_params, tiny_data, tmp_path):
+def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(trained_run):
     import base64
     import io
 
@@ -85,13 +107,9 @@ def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(train_params, tiny_dat
     import pandas as pd
     from PIL import Image
 
-    from colorizer.train import train
     from conftest import colour_image, image_bytes
 
-    params = train_params({"mlflow": {"register": True}})
-    train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
-    tracker = Tracker(params.mlflow, tmp_path)
-    [run] = tracker.client.search_runs([tracker.experiment_id()])
+    _, tracker, run = trained_run
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert [c.name for c in model.metadata.get_input_schema().inputs] == ["image"]
     photo = colour_image(3, size=50)  # any size: the answer keeps it

@@ -4,8 +4,9 @@ Files are named `<split>-<k>-of-<n>.tfrecord`; `meta.json` beside them records
 the image size, class names, example counts and schema version. The training
 split is written in a seeded random order, so that reading a few shards at a
 time with a shuffle buffer still mixes all classes; validation and test keep
-manifest order. LAB conversion runs on all cores, chunk by chunk, reading just
-those rows of the resized arrays (nothing held for the whole split).
+manifest order. LAB conversion (a table lookup, see lut.py) runs on all cores,
+chunk by chunk, reading just those rows of the resized arrays (nothing held for
+the whole split).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorizer import atomic, resize, tfrecords
-from colorizer.lab import rgb_to_lab
+from colorizer import atomic, lut, resize, tfrecords
 from colorizer.layout import SPLITS
 from colorizer.parallel import process_pool
 from colorizer.progress import Progress
@@ -39,6 +39,7 @@ def shard(resized: Path, out: Path, num_shards: int, seed: int) -> dict:
         "splits": {},
     }
     labels = {name: i for i, name in enumerate(meta["classes"])}
+    lut.table_path()  # build the colour table once, before the workers look for it
     with atomic.output_dir(out) as staging, process_pool() as pool:
         for split in SPLITS:
             _, rows = resize.read_split(resized, split)
@@ -96,10 +97,15 @@ def _chunks(indices: np.ndarray) -> list[np.ndarray]:
     return [indices[i : i + CHUNK] for i in range(0, len(indices), CHUNK)]
 
 
+_table: list = []
+
+
 def _lab_chunk(job):
     """Worker: convert some rows of a resized split to quantised LAB."""
     resized, split, chunk = job
+    if not _table:
+        _table.append(lut.load_table())
     pixels = resize.read_rows(Path(resized) / f"{split}.npy", chunk)
-    lightness, ab = tfrecords.quantise(rgb_to_lab(pixels))
+    lightness, ab = lut.quantised_lab(pixels, _table[0])
     counts = np.bincount((ab[..., 0].astype(np.int64) * 256 + ab[..., 1]).ravel(), minlength=256 * 256)
     return chunk, list(zip(lightness, ab)), counts
