@@ -35,6 +35,21 @@ def test_write_parse_round_trip(tmp_path):
     assert parsed["file"].numpy().decode() == "train/forest/ä b.jpg"
 
 
+def test_hand_encoding_is_tensorflows_deterministic_serialisation():
+    lightness, ab = tfrecords.quantise(sample_lab(2, shape=(300, 200)))  # lengths needing multi-byte varints
+    ours = tfrecords.serialise(lightness, ab, 300, "train/Glacier/ïce 1.jpg")
+    features = {
+        "L": tf.train.Feature(bytes_list=tf.train.BytesList(value=[lightness.tobytes()])),
+        "ab": tf.train.Feature(bytes_list=tf.train.BytesList(value=[ab.tobytes()])),
+        "height": tf.train.Feature(int64_list=tf.train.Int64List(value=[300])),
+        "width": tf.train.Feature(int64_list=tf.train.Int64List(value=[200])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[300])),
+        "file": tf.train.Feature(bytes_list=tf.train.BytesList(value=["train/Glacier/ïce 1.jpg".encode()])),
+    }
+    theirs = tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
+    assert ours == theirs
+
+
 def test_serialisation_is_deterministic():
     lightness, ab = tfrecords.quantise(sample_lab(1))
     first = tfrecords.serialise(lightness, ab, 1, "a.jpg")

@@ -74,18 +74,18 @@ def _write_split(tf, pool, resized, staging, split, rows, order, labels, num_sha
     groups = np.array_split(order, min(num_shards, len(order)))
     names = [f"{split}-{k:05d}-of-{len(groups):05d}.tfrecord" for k in range(len(groups))]
     # Chunks never straddle two shards, so results can be written in order as they arrive.
-    jobs = [(resized, split, chunk) for group in groups for chunk in _chunks(group)]
+    jobs = [(resized, split, chunk, [_example_info(rows[i], labels) for i in chunk])
+            for group in groups for chunk in _chunks(group)]
     shard_of_job = [k for k, group in enumerate(groups) for _ in _chunks(group)]
     progress = Progress(f"shard {split}", total=len(order), unit="images")
     writers = [tf.io.TFRecordWriter(str(staging / name)) for name in names]
     histogram = np.zeros(256 * 256, np.int64)
     try:
-        for k, (chunk, quantised, counts) in zip(shard_of_job, pool.map(_lab_chunk, jobs)):
-            for index, (lightness, ab) in zip(chunk, quantised):
-                row = rows[index]
-                writers[k].write(tfrecords.serialise(lightness, ab, labels[row["class"]], row["file"]))
+        for k, (examples, counts) in zip(shard_of_job, pool.map(_examples, jobs)):
+            for example in examples:
+                writers[k].write(example)
             histogram += counts
-            progress.advance(len(chunk))
+            progress.advance(len(examples))
     finally:
         for writer in writers:
             writer.close()
@@ -100,12 +100,18 @@ def _chunks(indices: np.ndarray) -> list[np.ndarray]:
 _table: list = []
 
 
-def _lab_chunk(job):
-    """Worker: convert some rows of a resized split to quantised LAB."""
-    resized, split, chunk = job
+def _example_info(row: dict, labels: dict) -> tuple[int, str]:
+    return labels[row["class"]], row["file"]
+
+
+def _examples(job):
+    """Worker: some rows of a resized split -> serialised Examples, and their ab histogram."""
+    resized, split, chunk, infos = job
     if not _table:
         _table.append(lut.load_table())
     pixels = resize.read_rows(Path(resized) / f"{split}.npy", chunk)
     lightness, ab = lut.quantised_lab(pixels, _table[0])
     counts = np.bincount((ab[..., 0].astype(np.int64) * 256 + ab[..., 1]).ravel(), minlength=256 * 256)
-    return chunk, list(zip(lightness, ab)), counts
+    examples = [tfrecords.serialise(np.ascontiguousarray(l), np.ascontiguousarray(a), label, file)
+                for l, a, (label, file) in zip(lightness, ab, infos)]
+    return examples, counts

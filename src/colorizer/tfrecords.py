@@ -45,27 +45,59 @@ def dequantise(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def serialise(lightness: np.ndarray, ab: np.ndarray, label: int, file: str) -> bytes:
-    """One image -> the bytes of a deterministic tf.train.Example."""
-    import tensorflow as tf
+    """One image -> the bytes of its tf.train.Example.
 
+    Encoded here, without TensorFlow, so the shard workers can do it in parallel:
+    the protobuf wire format of `Example{features{feature: map<string, Feature>}}`
+    with the map's keys in sorted order, which is exactly what TensorFlow's
+    `SerializeToString(deterministic=True)` produces (a test checks it).
+    """
     height, width = lightness.shape
-
-    def _bytes(value: bytes):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    def _int(value: int):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
     features = {
-        "L": _bytes(lightness.tobytes()),
-        "ab": _bytes(ab.tobytes()),
-        "height": _int(height),
-        "width": _int(width),
-        "label": _int(label),
-        "file": _bytes(file.encode("utf-8")),
+        "L": _bytes_feature(lightness.tobytes()),
+        "ab": _bytes_feature(ab.tobytes()),
+        "file": _bytes_feature(file.encode("utf-8")),
+        "height": _int64_feature(height),
+        "label": _int64_feature(label),
+        "width": _int64_feature(width),
     }
-    example = tf.train.Example(features=tf.train.Features(feature=features))
-    return example.SerializeToString(deterministic=True)
+    entries = [_field(1, _concat(_field(1, ([key.encode()], len(key.encode()))), _field(2, value)))
+               for key, value in sorted(features.items())]
+    parts, _ = _field(1, _concat(*entries))  # Example.features
+    return b"".join(parts)
+
+
+# A message under construction is (list of byte strings, total length): wrapping it in a
+# field only prepends a header, so the image bytes are copied once, by the final join.
+
+
+def _bytes_feature(value: bytes):
+    return _field(1, _field(1, ([value], len(value))))  # Feature.bytes_list -> BytesList.value
+
+
+def _int64_feature(value: int):
+    packed = _varint(value)
+    return _field(3, _field(1, ([packed], len(packed))))  # Feature.int64_list -> packed Int64List.value
+
+
+def _field(number: int, message):
+    """A length-delimited protobuf field (wire type 2) around `message`."""
+    parts, length = message
+    header = _varint(number << 3 | 2) + _varint(length)
+    return [header, *parts], len(header) + length
+
+
+def _concat(*messages):
+    return [part for parts, _ in messages for part in parts], sum(length for _, length in messages)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def parse(serialised):
