@@ -99,7 +99,7 @@ def test_two_workers_train_one_model_into_one_mlflow_run(tmp_path, tiny_data):
     assert (project / "models/model.keras").is_file()
     _, found = runs(project)
     assert len(found) == 1 and found[0].data.params["train.strategy"] == "multi_worker"
-    assert sorted(p.name for p in project.iterdir()) == ["metrics", "mlflow.db", "mlartifacts", "models", "params.yaml"]
+    assert sorted(p.name for p in project.iterdir()) == ["metrics", "mlartifacts", "mlflow.db", "models", "params.yaml"]
 
 
 def test_multi_worker_needs_tf_config(make_params):
