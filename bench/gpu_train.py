@@ -65,7 +65,7 @@ def measure(batch_size: int, precision: str, image_size: int, steps: int, x, y) 
 
     keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed" else "float32")
     config = ModelParams(arch="hybrid", width=32, skips=True, norm="batch", backbone="none",
-                         temperature=0.38, output_stride=2)
+                         temperature=0.38, prior_correction=0.0, output_stride=2)
     model = build_model(config, image_size)
     model.compile(keras.optimizers.Adam(1e-3), mse_loss)  # Keras adds loss scaling for mixed_float16
     xb, yb = x[:batch_size], y[:batch_size]

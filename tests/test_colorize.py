@@ -19,7 +19,7 @@ from project import BIN, stage_env
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
+    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38, prior_correction=0.0,
                          output_stride=2)
     build_model(config, 32).save(path)
     return path

@@ -38,7 +38,7 @@ def test_model_losses_and_metrics_train_under_jax_fed_by_tf_data(tiny_data):
         for loss in ("mse", "classification"):
             bins = losses.ab_bins() if loss == "classification" else None
             config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none",
-                                 temperature=0.38, output_stride=2)
+                                 temperature=0.38, prior_correction=0.0, output_stride=2)
             model = build_model(config, 32, bins)
             if bins is None:
                 model.compile(keras.optimizers.Adam(1e-3), losses.make_loss(loss), metrics=[ab_mse(), ab_accuracy(10.0)])

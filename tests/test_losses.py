@@ -27,11 +27,16 @@ def test_rebalancing_weights_favour_rare_colours(bins):
     histogram = np.zeros((256, 256))
     histogram[128, 128] = 1000  # almost everything gray
     histogram[128 + 80, 128 + 70] = 1  # a little red
-    weights = losses.rebalancing_weights(histogram, bins, mix=0.5)
+    prior = losses.colour_prior(histogram, bins)
     gray, red = bins.tolist().index([0.0, 0.0]), bins.tolist().index([80.0, 70.0])
+    assert prior[gray] > 100 * prior[red] and prior.sum() == pytest.approx(1.0)
+    weights = losses.rebalancing_weights(prior, mix=0.5)
     assert weights[red] > 5 * weights[gray]
-    uniform = losses.rebalancing_weights(histogram, bins, mix=1.0)
-    np.testing.assert_allclose(uniform, 1.0, rtol=1e-5)
+    assert np.sum(prior * weights) == pytest.approx(1.0)
+    np.testing.assert_allclose(losses.rebalancing_weights(prior, mix=1.0), 1.0, rtol=1e-5)
+    offsets = losses.prior_correction(prior, 0.3)
+    assert offsets[red] > offsets[gray]  # rare colours get a head start when decoding
+    assert not losses.prior_correction(prior, 0.0).any()
 
 
 def test_classification_loss_prefers_the_right_bin(bins):
@@ -62,15 +67,19 @@ def test_annealed_mean_between_mean_and_mode(bins):
     mean_ish = np.asarray(losses.AnnealedMean(bins, 1.0)(logits))[0] * AB_SCALE
     assert mode_ish[0] == pytest.approx(40.0, abs=0.5)
     assert 0 < mean_ish[0] < mode_ish[0]  # the mean drifts towards gray: the desaturation
+    offsets = np.zeros(len(bins), np.float32)
+    offsets[j] = 3.0  # a prior correction favouring the second colour flips the choice
+    corrected = np.asarray(losses.AnnealedMean(bins, 0.05, offsets)(logits))[0] * AB_SCALE
+    assert corrected[0] == pytest.approx(-40.0, abs=0.5)
 
 
 @pytest.mark.parametrize("kind, stride", [("mse", 1), ("l1", 2), ("classification", 4), ("classification", 1)])
 def test_each_loss_trains_a_step_and_saves_an_ab_model(kind, stride, bins, tmp_path):
     keras.utils.set_random_seed(0)
     config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
-                         output_stride=stride)
+                         prior_correction=0.2, output_stride=stride)
     head_bins = bins if kind == "classification" else None
-    model = build_model(config, 32, head_bins)
+    model = build_model(config, 32, head_bins, np.linspace(0, 1, len(bins)) if head_bins is not None else None)
     loss_fn = losses.make_loss(kind, head_bins, None)
     optimizer = keras.optimizers.Adam(1e-2)
     x = np.random.default_rng(1).uniform(-1, 1, (4, 32, 32, 1)).astype("float32")

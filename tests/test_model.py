@@ -9,7 +9,7 @@ from colorizer.modelio import UnsafeModel, load_model
 
 
 def config(**overrides):
-    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none", "temperature": 0.38,
+    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none", "temperature": 0.38, "prior_correction": 0.0,
             "output_stride": 1}
     return ModelParams(**{**base, **overrides})
 

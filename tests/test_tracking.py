@@ -120,3 +120,15 @@ def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(trained_run):
     assert colorized.shape == (50, 50, 3)
     versions = tracker.client.search_model_versions("name='landscape-colorizer'")
     assert [v.run_id for v in versions] == [run.info.run_id]
+
+
+def test_artifacts_sit_beside_the_sqlite_store_not_in_the_working_directory(make_params, tmp_path, monkeypatch):
+    from colorizer.tracking import artifact_root
+
+    config = make_params().mlflow
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert artifact_root(config, tmp_path) == (tmp_path / "mlartifacts").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere' / 'runs.db'}")
+    assert artifact_root(config, tmp_path) == (tmp_path / "elsewhere" / "mlartifacts").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert artifact_root(config, tmp_path) is None  # the server decides

@@ -88,9 +88,11 @@ class ModelParams:
     norm: str
     backbone: str
     temperature: float
+    prior_correction: float
     output_stride: int
 
     def validate(self) -> None:
+        _require(0 <= self.prior_correction <= 1, "model.prior_correction", "must be in [0, 1]")
         _require(self.output_stride in (1, 2, 4, 8), "model.output_stride", f"must be 1, 2, 4 or 8, got {self.output_stride}")
         _require(0 < self.temperature <= 1, "model.temperature", f"must be in (0, 1], got {self.temperature}")
         _require_choice(self.arch, "model.arch", ("hybrid", "autoencoder"))

@@ -31,8 +31,7 @@ LOGICAL_CPUS_ENV = "COLORIZER_LOGICAL_CPUS"
 class Devices:
     strategy: tf.distribute.Strategy
     is_chief: bool  # writes the model, metrics, checkpoints and the MLflow run
-    worker_index: int
-    workers: int
+    workers: int  # machines (processes) taking part
 
     @property
     def replicas(self) -> int:
@@ -49,8 +48,8 @@ def setup(strategy: str, mixed_precision: str) -> Devices:
         return _multi_worker()
     if strategy == "mirrored" or (strategy == "auto" and len(gpus) > 1):
         devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
-        return Devices(tf.distribute.MirroredStrategy(devices=devices), True, 0, 1)
-    return Devices(tf.distribute.get_strategy(), True, 0, 1)
+        return Devices(tf.distribute.MirroredStrategy(devices=devices), True, 1)
+    return Devices(tf.distribute.get_strategy(), True, 1)
 
 
 def _multi_worker() -> Devices:
@@ -63,10 +62,9 @@ def _multi_worker() -> Devices:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     task = config.get("task", {})
     workers = sum(len(config["cluster"].get(kind, [])) for kind in ("chief", "worker"))
-    index = int(task.get("index", 0))
     # The chief is the "chief" task if there is one, else worker 0 (TensorFlow's convention).
-    is_chief = task.get("type") == "chief" or ("chief" not in config["cluster"] and index == 0)
-    return Devices(strategy, is_chief, index if task.get("type") != "chief" else 0, workers)
+    is_chief = task.get("type") == "chief" or ("chief" not in config["cluster"] and int(task.get("index", 0)) == 0)
+    return Devices(strategy, is_chief, workers)
 
 
 def _split_cpu() -> None:

@@ -36,23 +36,36 @@ def ab_bins() -> np.ndarray:
     return (cells * BIN_SIZE).astype(np.float32)
 
 
-def rebalancing_weights(histogram: np.ndarray, bins: np.ndarray, mix: float) -> np.ndarray:
-    """Per-bin loss weights from the training set's ab histogram (256 x 256, index = ab + 128).
+def colour_prior(histogram: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """How often each bin's colour occurs in the training set, Gaussian-smoothed (Q,).
 
-    w ~ 1 / ((1 - mix) * p_smooth + mix / Q), normalised so the expected weight is 1;
-    mix = 1 gives uniform weights (no rebalancing), Zhang et al. use 0.5.
-    """
+    `histogram` counts the quantised ab values (256 x 256, index = ab + 128)."""
     a, b = np.meshgrid(np.arange(256) - 128.0, np.arange(256) - 128.0, indexing="ij")
     cells = np.stack([a.ravel(), b.ravel()], -1)
     nearest = np.argmin(((cells[:, None, :] - bins[None]) ** 2).sum(-1), axis=1)
     counts = np.bincount(nearest, weights=histogram.ravel().astype(np.float64), minlength=len(bins))
     p = counts / max(counts.sum(), 1.0)
     distance2 = ((bins[:, None, :] - bins[None]) ** 2).sum(-1)
-    smooth = np.exp(-distance2 / (2 * SOFT_SIGMA**2)) @ p  # Gaussian-smoothed prior
-    smooth /= smooth.sum()
-    weights = 1.0 / ((1 - mix) * smooth + mix / len(bins))
-    weights /= np.sum(smooth * weights)
+    smooth = np.exp(-distance2 / (2 * SOFT_SIGMA**2)) @ p
+    return smooth / smooth.sum()
+
+
+def rebalancing_weights(prior: np.ndarray, mix: float) -> np.ndarray:
+    """Per-bin loss weights w ~ 1 / ((1 - mix) * prior + mix / Q), normalised so the
+    expected weight is 1; mix = 1 gives uniform weights (no rebalancing), Zhang et al. use 0.5."""
+    weights = 1.0 / ((1 - mix) * prior + mix / len(prior))
+    weights /= np.sum(prior * weights)
     return weights.astype(np.float32)
+
+
+def prior_correction(prior: np.ndarray, strength: float) -> np.ndarray:
+    """Logit offsets -strength * log(prior): rebalancing at decoding time.
+
+    A model trained without rebalancing predicts well but leans to the common,
+    dull colours; dividing its distribution by prior^strength before decoding
+    (the logit adjustment of Menon et al. 2021) brings back the rarer, vivid
+    ones without the accuracy that rebalanced training costs."""
+    return (-strength * np.log(prior + 1e-8)).astype(np.float32)
 
 
 def make_loss(kind: str, bins: np.ndarray | None = None, weights: np.ndarray | None = None):
@@ -98,24 +111,33 @@ class ClassificationLoss:
 
 @keras.saving.register_keras_serializable(package="colorizer")
 class AnnealedMean(keras.layers.Layer):
-    """Bin logits -> one ab colour (in model units): the mean of softmax(logits / T) over bins.
+    """Bin logits -> one ab colour (in model units): the mean of softmax((logits + offsets) / T).
 
     T = 1 is the plain mean (safe, dull), T -> 0 the mode (vivid, riskier);
-    Zhang et al. use 0.38.
+    Zhang et al. use 0.38. `offsets` (per bin, default 0) is `prior_correction`.
     """
 
-    def __init__(self, bins, temperature: float, **kwargs):
+    def __init__(self, bins, temperature: float, offsets=None, **kwargs):
         super().__init__(**kwargs)
         self.bins_list = [list(map(float, row)) for row in np.asarray(bins)]
+        self.offsets_list = [0.0] * len(self.bins_list) if offsets is None else list(map(float, offsets))
         self.temperature = float(temperature)
         self._bins = np.asarray(self.bins_list, np.float32) / AB_SCALE
+        self._offsets = np.asarray(self.offsets_list, np.float32)
 
     def call(self, logits):
-        probabilities = ops.softmax(ops.cast(logits, "float32") / self.temperature, axis=-1)
+        adjusted = ops.cast(logits, "float32") + ops.convert_to_tensor(self._offsets)
+        probabilities = ops.softmax(adjusted / self.temperature, axis=-1)
         return ops.einsum("...q,qc->...c", probabilities, ops.convert_to_tensor(self._bins))
+
+    def set_offsets(self, offsets) -> None:
+        """Change the prior correction of a trained model (it needs no retraining)."""
+        self.offsets_list = list(map(float, offsets))
+        self._offsets = np.asarray(self.offsets_list, np.float32)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 2)
 
     def get_config(self):
-        return {**super().get_config(), "bins": self.bins_list, "temperature": self.temperature}
+        return {**super().get_config(), "bins": self.bins_list, "temperature": self.temperature,
+                "offsets": self.offsets_list}

@@ -36,9 +36,11 @@ from colorizer.losses import AnnealedMean
 DOWNSAMPLINGS = 3  # encoder stride 8: data.image_size must be a multiple of 8
 
 
-def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None) -> keras.Model:
+def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None,
+                offsets: np.ndarray | None = None) -> keras.Model:
     """The training model: L -> ab / 128, or -> [ab / 128, bin logits] when `bins`
-    (ab bin centres) asks for the classification head.
+    (ab bin centres) asks for the classification head (`offsets`: its decoding's
+    prior correction).
 
     Colour is predicted at 1/`model.output_stride` of the input resolution and
     upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
@@ -61,7 +63,8 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
         logits = None
     else:
         logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(x)
-        ab = AnnealedMean(bins, config.temperature, dtype="float32", name="ab" if stride == 1 else "ab_low")(logits)
+        ab = AnnealedMean(bins, config.temperature, offsets, dtype="float32",
+                          name="ab" if stride == 1 else "ab_low")(logits)
     if stride > 1:
         ab = layers.UpSampling2D(stride, interpolation="bilinear", dtype="float32", name="ab")(ab)
     return keras.Model(gray, ab if logits is None else [ab, logits], name=f"colorizer_{config.arch}")

@@ -31,11 +31,16 @@ def tracking_uri(config: MlflowParams, root: Path) -> str:
 
 
 def artifact_root(config: MlflowParams, root: Path) -> str | None:
-    """Where new experiments keep artifacts: beside the SQLite store by default;
-    left to the server when MLFLOW_TRACKING_URI points at one."""
-    if os.environ.get(ENV_URI):
-        return None
-    return (Path(root).resolve() / config.artifacts).as_uri()
+    """Where new experiments keep artifacts: beside the SQLite database (by default the
+    repo's; else the one MLFLOW_TRACKING_URI names); left to the server for a server URI.
+
+    MLflow itself would put them in ./mlruns of whatever the working directory is."""
+    uri = os.environ.get(ENV_URI)
+    if not uri:
+        return (Path(root).resolve() / config.artifacts).as_uri()
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///") :]).resolve().parent / config.artifacts).as_uri()
+    return None
 
 
 def run_tags(params: Params, root: Path) -> dict[str, str]:

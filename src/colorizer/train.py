@@ -45,53 +45,70 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     meta = shard.read_meta(shards)
     _check_shards_per_worker(meta, devices)
     steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
-    with devices.strategy.scope():
-        model, loss = _model_and_loss(params, meta["image_size"], shards)
-        optimizer = _optimizer(params.lr, config.schedule, steps * config.epochs)
-        # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
-        optimizer.build(model.trainable_variables)
-    step = _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
+    model, optimizer, step = _training_setup(params, meta, shards, devices, steps)
 
     key = checkpoint.fingerprint(params.flat(), meta)
     resumed = checkpoint.load(Path(paths.checkpoints), key, model, optimizer) if config.resume else None
-    if tracker:
+    log = saver = None
+    if devices.is_chief:
         _start_tracking(tracker, params, resumed)
-    history = EpochLog(
-        tracker, _fixed_samples(shards, meta, params), Path(paths.history), config, resumed.history if resumed else []
-    ) if devices.is_chief else None
-    saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id) if devices.is_chief else None
+        log = EpochLog(tracker, _fixed_samples(shards, meta, params), Path(paths.history), config,
+                       resumed.history if resumed else [])
+        saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id)
 
-    batches = iter(_distributed_training_data(devices, shards, params))
     started = time.monotonic()
+    batches = iter(_distributed_training_data(devices, shards, params))
     for epoch in range(resumed.epoch if resumed else 0, config.epochs):
-        epoch_started = time.monotonic()
-        totals = sum(np.asarray(step(batches), np.float64) for _ in range(steps))
-        val = _evaluate_locally(model, dataset.evaluation(shards, "val", config.batch_size), params.metrics.threshold)
-        row = _history_row(epoch, totals, val, time.monotonic() - epoch_started)
-        print(_epoch_line(row, config.epochs), flush=True)
+        row = _one_epoch(epoch, step, batches, steps, model, shards, params)
         if devices.is_chief:
-            history.add(row, model)
-            saver.save(epoch + 1, model, optimizer, history.rows)
+            log.add(row, model)
+            saver.save(epoch + 1, model, optimizer, log.rows)
     if not devices.is_chief:
         return None
-    summary = _summary(model, history.rows, meta, time.monotonic() - started, resumed, devices)
+    summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
+    _publish(params, tracker, model, summary, log.fixed.gray_png(0))
+    return summary
+
+
+def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: int):
+    """Model, optimizer and compiled step, created in the strategy's scope."""
+    with devices.strategy.scope():
+        model, loss = _model_and_loss(params, meta["image_size"], shards)
+        optimizer = _optimizer(params.lr, params.train.schedule, steps * params.train.epochs)
+        # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
+        optimizer.build(model.trainable_variables)
+    return model, optimizer, _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
+
+
+def _one_epoch(epoch: int, step, batches, steps: int, model, shards: Path, params: Params) -> dict:
+    started = time.monotonic()
+    totals = sum(np.asarray(step(batches), np.float64) for _ in range(steps))
+    val = _evaluate_locally(model, dataset.evaluation(shards, "val", params.train.batch_size), params.metrics.threshold)
+    row = _history_row(epoch, totals, val, time.monotonic() - started)
+    print(_epoch_line(row, params.train.epochs), flush=True)
+    return row
+
+
+def _publish(params: Params, tracker: Tracker, model, summary: dict, example_png: bytes) -> None:
+    """The chief's outputs: the model (file and MLflow), the DVC metrics, the run id for evaluate."""
+    paths = params.paths
     _save_model(inference_model(model), Path(paths.model))
-    registered = params.mlflow.model_name if params.mlflow.register else None
-    tracker.log_model(Path(paths.model), history.fixed.gray_png(0), registered)
+    tracker.log_model(Path(paths.model), example_png, params.mlflow.model_name if params.mlflow.register else None)
     atomic.write_json(paths.train_metrics, summary)
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
     tracker.log_metrics({"train/seconds": summary["seconds"], "model/parameters": summary["parameters"]})
     checkpoint.clear(Path(paths.checkpoints))
     tracker.report_failures()
-    return summary
 
 
 def _model_and_loss(params: Params, image_size: int, shards: Path):
-    bins = weights = None
-    if params.train.loss == "classification":
-        bins = losses.ab_bins()
-        weights = losses.rebalancing_weights(shard.read_ab_histogram(shards), bins, params.train.rebalance)
-    return build_model(params.model, image_size, bins), losses.make_loss(params.train.loss, bins, weights)
+    if params.train.loss != "classification":
+        return build_model(params.model, image_size), losses.make_loss(params.train.loss)
+    bins = losses.ab_bins()
+    prior = losses.colour_prior(shard.read_ab_histogram(shards), bins)
+    weights = losses.rebalancing_weights(prior, params.train.rebalance)
+    offsets = losses.prior_correction(prior, params.model.prior_correction)
+    return build_model(params.model, image_size, bins, offsets), losses.make_loss("classification", bins, weights)
 
 
 def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
