@@ -26,8 +26,12 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def run_with_peak_rss(command: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
-    """Run a command; return (seconds, peak resident memory in MiB of it and all its children together)."""
+def run_with_peak_memory(command: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
+    """Run a command; return (seconds, peak memory in MiB of it and all its children together).
+
+    Memory is the proportional set size (PSS): a page shared by several processes (the
+    memory-mapped colour table, a child between fork and exec) counts once in all, where
+    summing RSS would count it in every process (and once read 2x the true peak)."""
     started = time.perf_counter()
     process = psutil.Popen(command, cwd=cwd, env={**os.environ, **(env or {})},
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -37,7 +41,7 @@ def run_with_peak_rss(command: list[str], cwd: Path, env: dict | None = None) ->
         while process.poll() is None:
             try:
                 tree = [process, *process.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+                peak[0] = max(peak[0], sum(p.memory_full_info().pss for p in tree if p.is_running()))
             except psutil.Error:
                 pass
             time.sleep(0.05)

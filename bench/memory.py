@@ -1,7 +1,7 @@
 """Peak memory of the shard, train and evaluate stages at 1x and 4x the data.
 
 Each stage runs as its own process (as DVC runs it) on synthetic data of 100 and
-400 images per class (500 and 2000 images); the peak is the resident memory of
+400 images per class (500 and 2000 images); the peak is the memory (PSS) of
 the stage and all its worker processes together, sampled every 50 ms.
 Goal: under 15% growth from 1x to 4x: everything streams, nothing proportional
 to the dataset is held.
@@ -15,7 +15,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import machine, run_with_peak_rss, save_results, stage, write_params
+from common import machine, run_with_peak_memory, save_results, stage, write_params
 
 MEASURED = ("shard", "train", "evaluate")
 SIZES = {"1x": 100, "4x": 400}
@@ -31,9 +31,9 @@ def measure(per_class: int, image_size: int) -> dict:
         env = {"MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
         result = {}
         for name in ("download", "resize", *MEASURED):
-            seconds, peak = run_with_peak_rss(stage(name), cwd=work, env=env)
+            seconds, peak = run_with_peak_memory(stage(name), cwd=work, env=env)
             if name in MEASURED:
-                result[name] = {"peak_rss_mib": round(peak, 1), "seconds": round(seconds, 1)}
+                result[name] = {"peak_pss_mib": round(peak, 1), "seconds": round(seconds, 1)}
         return result
 
 
@@ -43,7 +43,7 @@ def run(image_size: int) -> dict:
     for label, per_class in SIZES.items():
         result[label] = measure(per_class, image_size)
     result["growth"] = {
-        name: result["4x"][name]["peak_rss_mib"] / result["1x"][name]["peak_rss_mib"] - 1 for name in MEASURED
+        name: result["4x"][name]["peak_pss_mib"] / result["1x"][name]["peak_pss_mib"] - 1 for name in MEASURED
     }
     result["goal_under_15_percent_met"] = all(growth < 0.15 for growth in result["growth"].values())
     return result
@@ -56,7 +56,7 @@ def main() -> None:
     result = run(args.image_size)
     save_results("memory", result)
     for name in MEASURED:
-        print(f"{name:9} 1x {result['1x'][name]['peak_rss_mib']:7.0f} MiB   4x {result['4x'][name]['peak_rss_mib']:7.0f} MiB"
+        print(f"{name:9} 1x {result['1x'][name]['peak_pss_mib']:7.0f} MiB   4x {result['4x'][name]['peak_pss_mib']:7.0f} MiB"
               f"   growth {100 * result['growth'][name]:+.1f}%")
 
 

@@ -37,8 +37,8 @@ def table(results: dict) -> list[str]:
         rows.append((f"model {name}", f"train {rates['train_images_per_s']:.1f}, infer "
                      f"{rates['inference_images_per_s']:.1f} img/s", "", "", None))
     for stage_name, growth in m["growth"].items():
-        rows.append((f"peak RSS {stage_name}, {m['images']['1x']} -> {m['images']['4x']} images",
-                     f"{m['1x'][stage_name]['peak_rss_mib']:.0f} -> {m['4x'][stage_name]['peak_rss_mib']:.0f} MiB",
+        rows.append((f"peak PSS {stage_name}, {m['images']['1x']} -> {m['images']['4x']} images",
+                     f"{m['1x'][stage_name]['peak_pss_mib']:.0f} -> {m['4x'][stage_name]['peak_pss_mib']:.0f} MiB",
                      f"{100 * growth:+.1f}%", "< +15%", growth < 0.15))
     rows.append(("no-op dvc repro", f"{d['noop_repro_seconds']:.2f} s", "", "", None))
     rows.append(("stages re-run by dvc exp run -S lr=...", ", ".join(d["stages_rerun_after_lr_change"]), "",
