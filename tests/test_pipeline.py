@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from project import STAGES, dvc, git_env, make_project, runs, stages_run
 
@@ -25,7 +26,7 @@ def test_repro_runs_every_stage_and_tracks_the_run(synthetic_project):
     assert stages_run(dvc(project, "repro")) == list(STAGES)
 
     evaluation = json.loads((project / "metrics/eval.json").read_text())
-    for key in ("mse", "accuracy", "acc@5", "auc", "psnr"):
+    for key in ("mse", "accuracy", "acc@5", "auc", "psnr", "colorfulness", "colorfulness_ratio"):
         assert key in evaluation and key in evaluation["baseline"]
     assert set(evaluation["per_class"]) == {"coast", "desert", "forest", "glacier", "mountains"}
     assert evaluation["images"] == 10
@@ -38,7 +39,8 @@ def test_repro_runs_every_stage_and_tracks_the_run(synthetic_project):
     assert len(found) == 1
     run = found[0]
     assert run.info.status == "FINISHED"
-    assert run.data.params["lr"] == "0.001" and run.data.params["model.arch"] == "hybrid"
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert float(run.data.params["lr"]) == params["lr"] and run.data.params["model.arch"] == params["model"]["arch"]
     assert run.data.tags["data.source"] == "synthetic" and len(run.data.tags["git.commit"]) == 40
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val/mse")] == [1, 2]
     assert run.data.metrics["test/accuracy"] == pytest.approx(evaluation["accuracy"])
