@@ -68,6 +68,19 @@ def test_exp_run_with_new_lr_reruns_only_train_and_evaluate(synthetic_project):
     assert "lower-lr" in shown and "0.0005" in shown
 
 
+def test_params_trained_before_are_restored_from_the_run_cache(synthetic_project):
+    project = synthetic_project
+    committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=project, check=True,
+                               capture_output=True, text=True).stdout
+    default_lr = yaml.safe_load(committed)["lr"]  # the workspace holds the last experiment's
+    output = dvc(project, "exp", "run", "-n", "back-to-default", "-S", f"lr={default_lr}")
+    assert stages_run(output) == []  # train and evaluate restored, not re-run
+    client, found = runs(project)
+    assert len(found) == 2  # no duplicate MLflow run; models/run.json names the original one
+    restored = json.loads((project / "models/run.json").read_text())["run_id"]
+    assert restored == found[0].info.run_id
+
+
 def test_real_photos_through_a_folder_source(tmp_path, shared_photos):
     """The real sample (six classes, Kaggle-style split folders) via data.source."""
     project = make_project(tmp_path, {"data": {"source": str(shared_photos), "max_per_class": 3}})
@@ -82,14 +95,14 @@ def test_real_photos_through_a_folder_source(tmp_path, shared_photos):
 
 def test_queued_experiments_log_into_the_repository_store(synthetic_project):
     project = synthetic_project
-    for lr in ("0.002", "0.003"):
+    for lr in ("0.003", "0.004"):
         dvc(project, "exp", "run", "--queue", "-n", f"queued-{lr}", "-S", f"lr={lr}")
     dvc(project, "queue", "start", "-j", "2")
     wait_for_queue(project)
 
     client, found = runs(project)
     queued = {run.info.run_name: run for run in found if run.info.run_name.startswith("queued-")}
-    assert set(queued) == {"queued-0.002", "queued-0.003"}
+    assert set(queued) == {"queued-0.003", "queued-0.004"}
     for name, run in queued.items():
         assert run.data.params["lr"] == name.split("-")[1]
         assert run.info.status == "FINISHED"
@@ -113,18 +126,18 @@ def test_temp_experiment_and_dvc_numbers_match_mlflow(synthetic_project):
             for revision in experiment["revs"]:
                 metrics = revision["data"]["metrics"]["metrics/eval.json"]["data"]
                 shown[revision["name"]] = metrics
-    for name in ("lower-lr", "queued-0.002", "temp-run"):
+    for name in ("lower-lr", "queued-0.003", "temp-run"):
         mlflow_metrics = by_name[name].data.metrics
         assert mlflow_metrics["test/accuracy"] == pytest.approx(shown[name]["accuracy"])
         assert mlflow_metrics["test/psnr"] == pytest.approx(shown[name]["psnr"])
 
 
 def test_plots_diff_shows_curves_and_sample_images_side_by_side(synthetic_project):
-    output = dvc(synthetic_project, "plots", "diff", "queued-0.002", "queued-0.003", "--json")
+    output = dvc(synthetic_project, "plots", "diff", "queued-0.003", "queued-0.004", "--json")
     plots = json.loads(output)["data"]
     image_revisions = {entry["revisions"][0] for entry in plots["metrics/samples/grid.png"]}
-    assert image_revisions == {"queued-0.002", "queued-0.003"}
-    assert [entry["revisions"] for entry in plots["Training curves (mse)"]] == [["queued-0.002", "queued-0.003"]]
+    assert image_revisions == {"queued-0.003", "queued-0.004"}
+    assert [entry["revisions"] for entry in plots["Training curves (mse)"]] == [["queued-0.003", "queued-0.004"]]
 
 
 def test_dvc_remote_round_trip_gives_byte_identical_outputs(synthetic_project, tmp_path):
@@ -138,7 +151,8 @@ def test_dvc_remote_round_trip_gives_byte_identical_outputs(synthetic_project, t
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(project), str(clone))
     dvc(clone, "pull")
-    for output in ("data/raw", "data/resized", "data/shards", "models/model.keras", "metrics/samples"):
+    for output in ("data/raw", "data/resized", "data/shards", "models/model.keras", "models/run.json",
+                   "metrics/history.csv", "metrics/samples"):
         assert digests(project / output) == digests(clone / output), output
     assert "Data and pipelines are up to date" in dvc(clone, "status")
 
