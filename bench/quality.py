@@ -109,25 +109,22 @@ def comparison_grid(models: dict[str, Path], shards: Path, count: int = 8) -> Im
 
 def prior_correction_frontier(model_path: Path, shards: Path, threshold: float) -> list[dict]:
     """The trained hybrid's test metrics when decoded with other prior corrections (no retraining)."""
-    from colorizer import dataset, losses, shard
-    from colorizer.lab import AB_SCALE, normalise_l
-    from colorizer.metrics import ColorMetrics
+    from colorizer import losses, shard
+    from colorizer.evaluate import score_test_split
     from colorizer.modelio import load_model
 
-    model = load_model(model_path)
-    decoders = [layer for layer in model.layers if isinstance(layer, losses.AnnealedMean)]
-    if not decoders:
+    def decoder(model):
+        return next((layer for layer in model.layers if isinstance(layer, losses.AnnealedMean)), None)
+
+    if decoder(load_model(model_path)) is None:
         return []  # a regression model: nothing to re-decode
-    meta = shard.read_meta(shards)
     prior = losses.colour_prior(shard.read_ab_histogram(shards), losses.ab_bins())
     rows = []
     for strength in PRIOR_CORRECTIONS:
-        decoders[0].set_offsets(losses.prior_correction(prior, strength))
-        scores = ColorMetrics(threshold, meta["classes"])
-        for batch in dataset.evaluation(shards, "test", 50, with_info=True).as_numpy_iterator():
-            ab = np.asarray(model(normalise_l(batch["L"]), training=False)) * AB_SCALE
-            scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab, batch["label"])
-        summary = scores.summary()
+        # A fresh copy each time: a compiled predict step keeps the offsets it was traced with.
+        model = load_model(model_path)
+        decoder(model).set_offsets(losses.prior_correction(prior, strength))
+        summary = score_test_split(model, shards, threshold, 50)
         rows.append({"prior_correction": strength, **{k: summary[k] for k in (
             "psnr", "accuracy", "auc", "colorfulness_ratio", "bias_a", "bias_b")},
             "psnr_gain_db": summary["psnr"] - summary["baseline"]["psnr"]})

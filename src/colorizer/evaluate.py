@@ -29,18 +29,16 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     tracker.check_reachable()
     model = load_model(paths.model)
     meta = shard.read_meta(shards)
-    classes = meta["classes"]
 
-    scores = ColorMetrics(params.metrics.threshold, classes)
-    picker = samples.Picker(classes, params.metrics.samples)
+    picker = samples.Picker(meta["classes"], params.metrics.samples)
     progress = Progress("evaluate", total=meta["splits"]["test"]["examples"], unit="images")
-    for batch in dataset.evaluation(shards, "test", params.evaluate.batch_size, with_info=True).as_numpy_iterator():
-        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
-        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
+
+    def each_batch(batch: dict) -> None:
         picker.offer(batch)
-        progress.advance(len(ab_pred))
+        progress.advance(len(batch["L"]))
+
+    result = score_test_split(model, shards, params.metrics.threshold, params.evaluate.batch_size, each_batch)
     progress.done()
-    result = scores.summary()
     result["threshold"] = params.metrics.threshold
     atomic.write_json(paths.eval_metrics, result)
 
@@ -51,6 +49,18 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
         image.save(handle, format="PNG")
     _log(tracker, json.loads(Path(paths.run_info).read_text())["run_id"], result, grid_path, paths.eval_metrics)
     return result
+
+
+def score_test_split(model, shards: Path, threshold: float, batch_size: int, each_batch=None) -> dict:
+    """Every metric of `model` on the test split, with the gray baseline and per class;
+    `each_batch(batch)` sees every batch on the way (L, ab, label, file)."""
+    scores = ColorMetrics(threshold, shard.read_meta(shards)["classes"])
+    for batch in dataset.evaluation(shards, "test", batch_size, with_info=True).as_numpy_iterator():
+        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
+        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
+        if each_batch:
+            each_batch(batch)
+    return scores.summary()
 
 
 def _log(tracker: Tracker, run_id: str, result: dict, grid_path: Path, metrics_path: str) -> None:

@@ -44,19 +44,23 @@ def ab_distance(y_true, ab):
     return ops.sqrt(ops.sum(ops.square((y_true - ab) * AB_SCALE), axis=-1) + 1e-12)
 
 
-def ab_accuracy(threshold: float, name: str = "accuracy") -> keras.metrics.Metric:
-    def within(y_true, y_pred):
-        return ops.mean(ops.cast(ab_distance(y_true, y_pred) <= threshold, "float32"), axis=(1, 2))
+def per_image_accuracy(y_true, ab, threshold: float):
+    """Per image: the share of pixels whose ab lies within `threshold` ab units of the truth."""
+    return ops.mean(ops.cast(ab_distance(y_true, ab) <= threshold, "float32"), axis=(1, 2))
 
-    return keras.metrics.MeanMetricWrapper(within, name=name)
+
+def per_image_mse(y_true, ab):
+    """Per image: the mean squared ab error in model units."""
+    difference = ops.cast(y_true, "float32") - ops.cast(ab, "float32")
+    return ops.mean(ops.square(difference), axis=(1, 2, 3))
+
+
+def ab_accuracy(threshold: float, name: str = "accuracy") -> keras.metrics.Metric:
+    return keras.metrics.MeanMetricWrapper(per_image_accuracy, name=name, threshold=threshold)
 
 
 def ab_mse() -> keras.metrics.Metric:
-    def mse(y_true, y_pred):
-        difference = ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")
-        return ops.mean(ops.square(difference), axis=(1, 2, 3))
-
-    return keras.metrics.MeanMetricWrapper(mse, name="mse")
+    return keras.metrics.MeanMetricWrapper(per_image_mse, name="mse")
 
 
 # ---------------------------------------------------------------- NumPy (evaluation)

@@ -75,6 +75,11 @@ def inference_model(model: keras.Model) -> keras.Model:
     return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
 
 
+def ab_of(output):
+    """The ab prediction in a model's output: a classification model returns [ab, logits]."""
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
 def _conv_block(norm: str):
     """conv -> normalisation -> ReLU. `batch` normalises over the batch (running
     statistics at inference), `group` per image (identical in training and

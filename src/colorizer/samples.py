@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from colorizer.lab import AB_SCALE, lab_to_rgb, normalise_l
+from colorizer.model import ab_of
 
 COLUMNS = ("gray", "predicted", "truth")
 HEADER = 18
@@ -39,7 +40,8 @@ class SampleSet:
         Calls the model directly rather than `model.predict`, which under a
         multi-worker strategy would wait for the other workers."""
         x = normalise_l(self.lightness)
-        chunks = [_ab_of(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+        chunks = [np.asarray(ab_of(model(x[i : i + batch_size], training=False)))
+                  for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) * AB_SCALE
 
 
@@ -92,11 +94,6 @@ def grid(samples: SampleSet, ab_pred: np.ndarray, title: str = "") -> Image.Imag
     for i, label in enumerate(samples.labels):
         draw.text((4, HEADER + i * size + 2), label, fill="white", stroke_width=1, stroke_fill="black")
     return canvas
-
-
-def _ab_of(output) -> np.ndarray:
-    """A classification model returns [ab, logits]; the others just ab."""
-    return np.asarray(output[0] if isinstance(output, (list, tuple)) else output)
 
 
 def _text(value) -> str:

@@ -70,7 +70,7 @@ def _order(count: int, split: str, seed: int) -> np.ndarray:
     return np.arange(count)
 
 
-def _write_split(tf, pool, resized, staging, split, rows, order, labels, num_shards) -> list[str]:
+def _write_split(tf, pool, resized, staging, split, rows, order, labels, num_shards) -> tuple[list[str], np.ndarray]:
     groups = np.array_split(order, min(num_shards, len(order)))
     names = [f"{split}-{k:05d}-of-{len(groups):05d}.tfrecord" for k in range(len(groups))]
     # Chunks never straddle two shards, so results can be written in order as they arrive.
@@ -84,7 +84,8 @@ def _write_split(tf, pool, resized, staging, split, rows, order, labels, num_sha
         for k, (examples, counts) in zip(shard_of_job, pool.map(_examples, jobs)):
             for example in examples:
                 writers[k].write(example)
-            histogram += counts
+            if counts is not None:
+                histogram += counts
             progress.advance(len(examples))
     finally:
         for writer in writers:
@@ -105,13 +106,15 @@ def _example_info(row: dict, labels: dict) -> tuple[int, str]:
 
 
 def _examples(job):
-    """Worker: some rows of a resized split -> serialised Examples, and their ab histogram."""
+    """Worker: some rows of a resized split -> serialised Examples, and (train split only) their ab histogram."""
     resized, split, chunk, infos = job
     if not _table:
         _table.append(lut.load_table())
     pixels = resize.read_rows(Path(resized) / f"{split}.npy", chunk)
     lightness, ab = lut.quantised_lab(pixels, _table[0])
-    counts = np.bincount((ab[..., 0].astype(np.int64) * 256 + ab[..., 1]).ravel(), minlength=256 * 256)
+    counts = None  # the colour prior is the training split's alone
+    if split == "train":
+        counts = np.bincount((ab[..., 0].astype(np.int64) * 256 + ab[..., 1]).ravel(), minlength=256 * 256)
     examples = [tfrecords.serialise(np.ascontiguousarray(l), np.ascontiguousarray(a), label, file)
                 for l, a, (label, file) in zip(lightness, ab, infos)]
     return examples, counts

@@ -27,8 +27,8 @@ import tensorflow as tf
 
 from colorizer import atomic, checkpoint, dataset, distribute, losses, samples, shard
 from colorizer.config import Params
-from colorizer.metrics import ab_distance
-from colorizer.model import build_model, inference_model
+from colorizer.metrics import per_image_accuracy, per_image_mse
+from colorizer.model import ab_of, build_model, inference_model
 from colorizer.tracking import Tracker
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
@@ -46,6 +46,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     _check_shards_per_worker(meta, devices)
     steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
     model, optimizer, step = _training_setup(params, meta, shards, devices, steps)
+    validate = _validation(model, params.metrics.threshold)
 
     key = checkpoint.fingerprint(params.flat(), meta)
     resumed = checkpoint.load(Path(paths.checkpoints), key, model, optimizer) if config.resume else None
@@ -59,7 +60,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     started = time.monotonic()
     batches = iter(_distributed_training_data(devices, shards, params))
     for epoch in range(resumed.epoch if resumed else 0, config.epochs):
-        row = _one_epoch(epoch, step, batches, steps, model, shards, params)
+        row = _one_epoch(epoch, step, batches, steps, validate, shards, params)
         if devices.is_chief:
             log.add(row, model)
             saver.save(epoch + 1, model, optimizer, log.rows)
@@ -80,10 +81,10 @@ def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: in
     return model, optimizer, _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
 
 
-def _one_epoch(epoch: int, step, batches, steps: int, model, shards: Path, params: Params) -> dict:
+def _one_epoch(epoch: int, step, batches, steps: int, validate, shards: Path, params: Params) -> dict:
     started = time.monotonic()
     totals = sum(np.asarray(step(batches), np.float64) for _ in range(steps))
-    val = _evaluate_locally(model, dataset.evaluation(shards, "val", params.train.batch_size), params.metrics.threshold)
+    val = validate(dataset.evaluation(shards, "val", params.train.batch_size))
     row = _history_row(epoch, totals, val, time.monotonic() - started)
     print(_epoch_line(row, params.train.epochs), flush=True)
     return row
@@ -152,21 +153,24 @@ def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: i
 
 def _image_metric_sums(y, output, threshold: float):
     """[sum of per-image MSE (model units), sum of per-image share within threshold, image count]."""
-    ab = tf.cast(output[0] if isinstance(output, (list, tuple)) else output, tf.float32)
-    mse = tf.reduce_mean(tf.square(y - ab), axis=[1, 2, 3])
-    within = tf.reduce_mean(tf.cast(ab_distance(y, ab) <= threshold, tf.float32), axis=[1, 2])
-    return [tf.reduce_sum(mse), tf.reduce_sum(within), tf.cast(tf.shape(y)[0], tf.float32)]
+    ab = tf.cast(ab_of(output), tf.float32)
+    return [tf.reduce_sum(per_image_mse(y, ab)), tf.reduce_sum(per_image_accuracy(y, ab, threshold)),
+            tf.cast(tf.shape(y)[0], tf.float32)]
 
 
-def _evaluate_locally(model, batches, threshold: float) -> dict:
-    """Validation on this process alone (no collectives, so workers never wait on each other)."""
+def _validation(model, threshold: float):
+    """Validation on this process alone (no collectives, so workers never wait on each other);
+    its step is traced once, not every epoch."""
 
     @tf.function
     def sums(x, y):
         return tf.stack(_image_metric_sums(y, model(x, training=False), threshold))
 
-    total = sum(np.asarray(sums(x, y), np.float64) for x, y in batches)
-    return {"mse": total[0] / total[2], "accuracy": total[1] / total[2]}
+    def validate(batches) -> dict:
+        total = sum(np.asarray(sums(x, y), np.float64) for x, y in batches)
+        return {"mse": total[0] / total[2], "accuracy": total[1] / total[2]}
+
+    return validate
 
 
 def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params):
@@ -284,4 +288,3 @@ def _save_model(model: keras.Model, path: Path) -> None:
     partial = atomic.partial_path(path)
     model.save(partial)
     atomic.replace_path(partial, path)
-
