@@ -19,7 +19,7 @@ EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|train\.epo
 run: install
 	$(BIN)/dvc repro
 	@echo ""
-	@$(BIN)/python -m colorizer.summary
+	@$(BIN)/python -m colorizer.evaluation.summary
 
 test: install
 	$(BIN)/python -m pytest

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 def export(shards: str, out: str, limit: int = 1024) -> None:
     """Real training shards -> .npz of quantised L (N, H, W) and ab (N, H, W, 2), uint8."""
-    from colorizer import dataset
+    from colorizer.data import dataset
 
     lightness, ab = [], []
     for batch in dataset.evaluation(Path(shards), "train", 64, with_info=True).as_numpy_iterator():
@@ -45,8 +45,8 @@ def load_batches(data: str | None, image_size: int, count: int):
         lightness = saved["L"].astype(np.float32) / 2.55
         ab = saved["ab"].astype(np.float32) - 128
     else:
-        from colorizer.lab import rgb_to_lab
-        from colorizer.sources.synthetic import CLASSES, generate
+        from colorizer.data.lab import rgb_to_lab
+        from colorizer.prepare.sources.synthetic import CLASSES, generate
 
         lab = np.stack([rgb_to_lab(generate(0, CLASSES[i % 5], i, image_size)) for i in range(count)])
         lightness, ab = lab[..., 0], lab[..., 1:]
@@ -59,9 +59,9 @@ def load_batches(data: str | None, image_size: int, count: int):
 def measure(batch_size: int, precision: str, image_size: int, steps: int, x, y) -> dict:
     import keras
 
-    from colorizer.config import ModelParams
-    from colorizer.losses import mse_loss
-    from colorizer.model import build_model
+    from colorizer.core.config import ModelParams
+    from colorizer.model.losses import mse_loss
+    from colorizer.model.network import build_model
 
     keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed" else "float32")
     config = ModelParams(arch="hybrid", width=32, skips=True, norm="batch", backbone="none",

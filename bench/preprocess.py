@@ -19,13 +19,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from common import machine, photo_folder, save_results, timed, write_params
 
 
 def ours(raw: Path, work: Path, params) -> int:
-    from colorizer.resize import resize
-    from colorizer.shard import shard
+    from colorizer.prepare.resize import resize
+    from colorizer.prepare.shard import shard
 
     resized, shards = work / "resized", work / "shards"
     report = resize(params.data, raw=raw, out=resized, report_path=work / "report.json")
@@ -45,7 +44,7 @@ def naive(files: list[Path], size: int) -> int:
 
 
 def floor(files: list[Path], size: int) -> int:
-    from colorizer.parallel import process_pool
+    from colorizer.core.parallel import process_pool
 
     jobs = [(path, size) for path in files]
     with process_pool() as pool:
@@ -53,7 +52,7 @@ def floor(files: list[Path], size: int) -> int:
 
 
 def _decode_and_resize(job) -> tuple:
-    from colorizer.images import load_square
+    from colorizer.data.images import load_square
 
     path, size = job
     return load_square(path.read_bytes(), size, "crop", 64_000_000).shape
@@ -62,8 +61,8 @@ def _decode_and_resize(job) -> tuple:
 def run(data: Path, image_size: int) -> dict:
     import tensorflow  # noqa: F401  imported up front: its fixed start-up cost is not per image
 
-    from colorizer.config import load_params
-    from colorizer.download import download
+    from colorizer.core.config import load_params
+    from colorizer.prepare.download import download
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image, ImageDraw
-
 from common import REPO, machine, photo_folder
+from PIL import Image
 
 EPOCHS = 18  # keeps each model within 20 minutes of training on 2 CPU cores (measured: see bench/README.md)
 PRIOR_CORRECTIONS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3)  # the hybrid re-decoded with each: the vividness trade-off
@@ -39,7 +38,7 @@ ARCHS = ("autoencoder", "hybrid")
 
 
 def params_for(data: Path, image_size: int, epochs: int, arch: str, overrides: list[str]):
-    from colorizer.config import params_from_dict
+    from colorizer.core.config import params_from_dict
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"].update(source=str(data), image_size=image_size)
@@ -56,9 +55,9 @@ def params_for(data: Path, image_size: int, epochs: int, arch: str, overrides: l
 
 def prepare(params) -> Path:
     """download -> resize -> shard once into bench/work/quality/data (reused by both models)."""
-    from colorizer.download import download
-    from colorizer.resize import resize
-    from colorizer.shard import shard
+    from colorizer.prepare.download import download
+    from colorizer.prepare.resize import resize
+    from colorizer.prepare.shard import shard
 
     data = WORK / "data"
     shutil.rmtree(data, ignore_errors=True)
@@ -69,11 +68,9 @@ def prepare(params) -> Path:
 
 
 def train_and_evaluate(params, data: Path) -> dict:
-    from colorizer.evaluate import evaluate
-    from colorizer.train import train
+    from colorizer.evaluation.evaluate import evaluate
+    from colorizer.training.train import train
 
-    Path(params.paths.data_report).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(data / "data_report.json", params.paths.data_report)
     started = time.perf_counter()
     summary = train(params, shards=data / "shards", root=WORK)
     seconds = time.perf_counter() - started
@@ -83,42 +80,30 @@ def train_and_evaluate(params, data: Path) -> dict:
 
 def comparison_grid(models: dict[str, Path], shards: Path, count: int = 8) -> Image.Image:
     """gray | autoencoder | hybrid | truth, one row per fixed test photo."""
-    from colorizer import dataset, samples, shard
-    from colorizer.lab import lab_to_rgb
-    from colorizer.modelio import load_model
+    from colorizer.data import dataset
+    from colorizer.data import shards as shard_format
+    from colorizer.evaluation import samples
+    from colorizer.model.modelio import load_model
 
-    meta = shard.read_meta(shards)
+    meta = shard_format.read_meta(shards)
     fixed = samples.pick(dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator(),
                          meta["classes"], count)
-    predictions = {name: fixed.predict(load_model(path)) for name, path in models.items()}
-    rows = []
-    for i in range(len(fixed.labels)):
-        lightness, truth = fixed.lightness[i], fixed.ab[i]
-        columns = [np.zeros_like(truth), *(predictions[name][i] for name in ARCHS), truth]
-        rows.append(np.concatenate([lab_to_rgb(np.concatenate([lightness, ab], -1)) for ab in columns], axis=1))
-    grid = Image.fromarray((np.concatenate(rows) * 255 + 0.5).astype(np.uint8))
-    canvas = Image.new("RGB", (grid.width, grid.height + 16), "white")
-    canvas.paste(grid, (0, 16))
-    draw, size = ImageDraw.Draw(canvas), fixed.lightness.shape[2]
-    for i, name in enumerate(("gray", *ARCHS, "truth")):
-        draw.text((i * size + 4, 2), name, fill="black")
-    for i, label in enumerate(fixed.labels):
-        draw.text((4, 16 + i * size + 2), label, fill="white", stroke_width=1, stroke_fill="black")
-    return canvas
+    return samples.grid(fixed, {name: fixed.predict(load_model(models[name])) for name in ARCHS})
 
 
 def prior_correction_frontier(model_path: Path, shards: Path, threshold: float) -> list[dict]:
     """The trained hybrid's test metrics when decoded with other prior corrections (no retraining)."""
-    from colorizer import losses, shard
-    from colorizer.evaluate import score_test_split
-    from colorizer.modelio import load_model
+    from colorizer.data import shards as shard_format
+    from colorizer.evaluation.evaluate import score_test_split
+    from colorizer.model import losses
+    from colorizer.model.modelio import load_model
 
     def decoder(model):
         return next((layer for layer in model.layers if isinstance(layer, losses.AnnealedMean)), None)
 
     if decoder(load_model(model_path)) is None:
         return []  # a regression model: nothing to re-decode
-    prior = losses.colour_prior(shard.read_ab_histogram(shards), losses.ab_bins())
+    prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
     rows = []
     for strength in PRIOR_CORRECTIONS:
         # A fresh copy each time: a compiled predict step keeps the offsets it was traced with.

@@ -19,17 +19,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import machine, photo_folder, save_results, write_params
 
 WARMUP_STEPS, TIMED_STEPS = 3, 12
 
 
 def prepare_shards(data: Path, work: Path, image_size: int):
-    from colorizer.config import load_params
-    from colorizer.download import download
-    from colorizer.resize import resize
-    from colorizer.shard import shard
+    from colorizer.core.config import load_params
+    from colorizer.prepare.download import download
+    from colorizer.prepare.resize import resize
+    from colorizer.prepare.shard import shard
 
     write_params(work, {"data": {"source": str(data), "image_size": image_size}})
     params = load_params(work / "params.yaml")
@@ -40,7 +39,7 @@ def prepare_shards(data: Path, work: Path, image_size: int):
 
 
 def input_pipeline_rate(shards: Path, params, batch_size: int) -> float:
-    from colorizer import dataset
+    from colorizer.data import dataset
 
     config = params.train
     batches = iter(dataset.training(shards, batch_size, config.shuffle_buffer, config.flip, params.seed))
@@ -58,9 +57,9 @@ def model_rates(params, arch: str, image_size: int, batch_size: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from colorizer import losses
-    from colorizer.model import build_model, inference_model
-    from colorizer.train import _train_step
+    from colorizer.model import losses
+    from colorizer.model.network import build_model, inference_model
+    from colorizer.training.train import _train_step
 
     model = build_model(dataclasses.replace(params.model, arch=arch), image_size)
     optimizer = keras.optimizers.Adam(params.lr)

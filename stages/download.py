@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from colorizer.config import load_params
-from colorizer.download import download
-from colorizer.workspace import repo_root
+from colorizer.core.config import load_params
+from colorizer.core.workspace import repo_root
+from colorizer.prepare.download import download
 
 
 def main() -> None:

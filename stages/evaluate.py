@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from colorizer.config import load_params
-from colorizer.workspace import repo_root
+from colorizer.core.config import load_params
+from colorizer.core.workspace import repo_root
 
 
 def main() -> None:
     params = load_params()  # before importing TensorFlow: bad params fail in a second
-    from colorizer.evaluate import evaluate
+    from colorizer.evaluation.evaluate import evaluate
 
     result = evaluate(params, shards=Path(params.paths.shards), root=repo_root())
     base = result["baseline"]

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from colorizer.config import load_params
-from colorizer.resize import resize
+from colorizer.core.config import load_params
+from colorizer.prepare.resize import resize
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from colorizer.config import load_params
-from colorizer.shard import shard
+from colorizer.core.config import load_params
+from colorizer.prepare.shard import shard
 
 
 def main() -> None:

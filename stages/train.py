@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from colorizer.config import load_params
-from colorizer.workspace import repo_root
+from colorizer.core.config import load_params
+from colorizer.core.workspace import repo_root
 
 
 def main() -> None:
     params = load_params()  # before importing TensorFlow: bad params fail in a second
-    from colorizer.train import train
+    from colorizer.training.train import train
 
     summary = train(params, shards=Path(params.paths.shards), root=repo_root())
     if summary:  # None on the non-chief workers of a multi-worker run: the chief writes everything

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from colorizer.config import params_from_dict
+from colorizer.core.config import params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PHOTOS = REPO.parent / "shared" / "data" / "landscapes"
@@ -55,9 +55,9 @@ def make_params(tmp_path):
 
 def prepare(folder: Path, overrides: dict | None = None):
     """download -> resize -> shard in-process on tiny params; returns the params."""
-    from colorizer.download import download
-    from colorizer.resize import resize
-    from colorizer.shard import shard
+    from colorizer.prepare.download import download
+    from colorizer.prepare.resize import resize
+    from colorizer.prepare.shard import shard
 
     params = tiny_params(folder, overrides)
     paths = params.paths
@@ -76,17 +76,9 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture
 def train_params(tmp_path, tiny_data, monkeypatch):
     """Params whose outputs go to tmp_path, reading the session's tiny shards, logging to a tmp store."""
-    import shutil
-
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
 
-    def build(overrides: dict | None = None):
-        params = tiny_params(tmp_path, overrides)
-        Path(params.paths.data_report).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tiny_data.paths.data_report, params.paths.data_report)
-        return params
-
-    return build
+    return lambda overrides=None: tiny_params(tmp_path, overrides)
 
 
 @pytest.fixture
@@ -97,6 +89,16 @@ def shared_photos() -> Path:
             pytest.fail(f"CI run without the real photo sample at {SHARED_PHOTOS}")
         pytest.skip(f"real photo sample not found at {SHARED_PHOTOS} (only present beside the project checkout)")
     return SHARED_PHOTOS
+
+
+def read_resized_split(resized: Path, split: str) -> tuple[np.ndarray, list[dict]]:
+    """(pixels, rows with file and class) of one split of data/resized, checked to agree."""
+    from colorizer.data.resized import read_index
+
+    rows = read_index(resized, split)
+    pixels = np.load(resized / f"{split}.npy")
+    assert len(pixels) == len(rows), f"{split}.npy has {len(pixels)} rows but {split}.csv lists {len(rows)}"
+    return pixels, rows
 
 
 def image_bytes(pixels: np.ndarray, fmt: str = "JPEG", **save_args) -> bytes:

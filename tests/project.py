@@ -10,7 +10,6 @@ from pathlib import Path
 
 import mlflow
 import yaml
-
 from conftest import REPO, TINY, merge, repo_params_dict
 
 STAGES = ("download", "resize", "shard", "train", "evaluate")

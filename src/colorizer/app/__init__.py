@@ -1,0 +1,1 @@
+"""User-facing tools built on the trained model: the `colorize` command."""

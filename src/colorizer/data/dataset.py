@@ -1,0 +1,76 @@
+"""Streaming tf.data pipelines from the LAB shards to model-ready batches.
+
+Batches are in the model's units (`lab.normalise_l`, `lab.AB_SCALE`). Nothing
+is ever held for a whole split: shards are read in parallel, shuffled through a
+bounded buffer, decoded and batched on the fly, and prefetched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from colorizer.data import shards as shard_format
+from colorizer.data import tfrecords
+from colorizer.data.lab import AB_SCALE, normalise_l
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int,
+             worker: tuple[int, int] = (0, 1)):
+    """Endless shuffled, augmented (x, y) batches of the train split.
+
+    `worker` = (index, count): under multi-worker training each worker reads only
+    its own share of the shard files. Batches are always full (the stream
+    repeats), so every worker runs the same number of steps."""
+    files, _, size = shard_format.split_files(shards, "train")
+    index, count = worker
+    records = (
+        tf.data.Dataset.from_tensor_slices(files)
+        .shard(count, index)
+        .shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE)
+    )
+    pairs = records.shuffle(shuffle_buffer, seed=seed).map(
+        lambda s: _to_xy(_parse(s, size)), num_parallel_calls=AUTOTUNE
+    )
+    if flip:
+        # Stateless flips keyed on a seeded stream: the same seed gives the same augmentation.
+        keys = tf.data.Dataset.random(seed=seed).batch(2)
+        pairs = tf.data.Dataset.zip(pairs, keys).map(_flip, num_parallel_calls=AUTOTUNE)
+    return pairs.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def evaluation(shards: Path, split: str, batch_size: int, with_info: bool = False):
+    """Batches of a split in file order, no augmentation. `with_info` yields dicts
+    (L and ab in LAB units, label, file name) instead of (x, y) in model units."""
+    files, count, size = shard_format.split_files(shards, split)
+    parsed = tf.data.TFRecordDataset(files).map(lambda s: _parse(s, size), num_parallel_calls=AUTOTUNE)
+    return _batched(parsed if with_info else parsed.map(_to_xy), count, batch_size)
+
+
+def _batched(dataset, count: int, batch_size: int):
+    # Declaring the size lets Keras show "step k/n" and end epochs without a warning.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _parse(serialised, image_size: int):
+    example = tfrecords.parse(serialised)
+    example["L"] = tf.ensure_shape(example["L"], (image_size, image_size, 1))
+    example["ab"] = tf.ensure_shape(example["ab"], (image_size, image_size, 2))
+    return example
+
+
+def _to_xy(example):
+    return normalise_l(example["L"]), example["ab"] / AB_SCALE
+
+
+def _flip(xy, key):
+    x, y = xy
+    both = tf.concat([x, y], axis=-1)
+    both = tf.image.stateless_random_flip_left_right(both, seed=tf.cast(key, tf.int32))
+    return both[..., :1], both[..., 1:]

@@ -1,0 +1,117 @@
+"""The TFRecord schema of the LAB shards: quantisation, writer and parser side by side.
+
+One `tf.train.Example` per image, features:
+
+| feature  | type  | content                                                          |
+|----------|-------|------------------------------------------------------------------|
+| `L`      | bytes | H*W uint8, row-major; L = byte * 100/255   (error <= 0.196)        |
+| `ab`     | bytes | H*W*2 uint8, interleaved a,b; ab = byte - 128 (error <= 0.5)      |
+| `height` | int64 | H                                                                |
+| `width`  | int64 | W                                                                |
+| `label`  | int64 | index into `classes` of the shard folder's meta.json             |
+| `file`   | bytes | UTF-8 path of the source image under data/raw                    |
+
+The ab range of sRGB colours (a in [-87, 99], b in [-108, 95]) fits in
+[-128, 127] without clipping. Quantising to bytes makes shards 4x smaller than
+float32 at an error far below the 10-unit accuracy threshold; the tests check
+both bounds. Examples are serialised deterministically, so identical inputs give
+byte-identical shards and DVC's cache hits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+L_SCALE = 100.0 / 255.0
+AB_OFFSET = 128.0
+SCHEMA_VERSION = 1
+
+
+def quantise(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LAB float (..., 3) -> (L uint8 (...), ab uint8 (..., 2))."""
+    lightness = np.clip(np.rint(lab[..., 0] / L_SCALE), 0, 255).astype(np.uint8)
+    ab = np.clip(np.rint(lab[..., 1:] + AB_OFFSET), 0, 255).astype(np.uint8)
+    return lightness, ab
+
+
+def serialise(lightness: np.ndarray, ab: np.ndarray, label: int, file: str) -> bytes:
+    """One image -> the bytes of its tf.train.Example.
+
+    Encoded here, without TensorFlow, so the shard workers can do it in parallel:
+    the protobuf wire format of `Example{features{feature: map<string, Feature>}}`
+    with the map's keys in sorted order, which is exactly what TensorFlow's
+    `SerializeToString(deterministic=True)` produces (a test checks it).
+    """
+    height, width = lightness.shape
+    features = {
+        "L": _bytes_feature(lightness.tobytes()),
+        "ab": _bytes_feature(ab.tobytes()),
+        "file": _bytes_feature(file.encode("utf-8")),
+        "height": _int64_feature(height),
+        "label": _int64_feature(label),
+        "width": _int64_feature(width),
+    }
+    entries = [_field(1, _concat(_field(1, ([key.encode()], len(key.encode()))), _field(2, value)))
+               for key, value in sorted(features.items())]
+    parts, _ = _field(1, _concat(*entries))  # Example.features
+    return b"".join(parts)
+
+
+# A message under construction is (list of byte strings, total length): wrapping it in a
+# field only prepends a header, so the image bytes are copied once, by the final join.
+
+
+def _bytes_feature(value: bytes):
+    return _field(1, _field(1, ([value], len(value))))  # Feature.bytes_list -> BytesList.value
+
+
+def _int64_feature(value: int):
+    packed = _varint(value)
+    return _field(3, _field(1, ([packed], len(packed))))  # Feature.int64_list -> packed Int64List.value
+
+
+def _field(number: int, message):
+    """A length-delimited protobuf field (wire type 2) around `message`."""
+    parts, length = message
+    header = _varint(number << 3 | 2) + _varint(length)
+    return [header, *parts], len(header) + length
+
+
+def _concat(*messages):
+    return [part for parts, _ in messages for part in parts], sum(length for _, length in messages)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def parse(serialised):
+    """A serialised Example (scalar string tensor) -> dict of tensors, LAB as float32.
+
+    `L` is (H, W, 1) in [0, 100], `ab` is (H, W, 2) in [-128, 127].
+    """
+    import tensorflow as tf
+
+    spec = {
+        "L": tf.io.FixedLenFeature([], tf.string),
+        "ab": tf.io.FixedLenFeature([], tf.string),
+        "height": tf.io.FixedLenFeature([], tf.int64),
+        "width": tf.io.FixedLenFeature([], tf.int64),
+        "label": tf.io.FixedLenFeature([], tf.int64),
+        "file": tf.io.FixedLenFeature([], tf.string),
+    }
+    example = tf.io.parse_single_example(serialised, spec)
+    height, width = example["height"], example["width"]
+    lightness = tf.reshape(tf.io.decode_raw(example["L"], tf.uint8), tf.stack([height, width, 1]))
+    ab = tf.reshape(tf.io.decode_raw(example["ab"], tf.uint8), tf.stack([height, width, 2]))
+    return {
+        "L": tf.cast(lightness, tf.float32) * L_SCALE,
+        "ab": tf.cast(ab, tf.float32) - AB_OFFSET,
+        "label": example["label"],
+        "file": example["file"],
+    }

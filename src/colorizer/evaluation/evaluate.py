@@ -1,0 +1,76 @@
+"""Stage `evaluate`: score the model on the test split next to the gray baseline.
+
+Writes `paths.eval_metrics` (model metrics, `baseline` with the same keys for
+ab = 0, `per_class`), the sample grid under `paths.samples`, and logs all of it
+into the training run in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from colorizer.core import atomic
+from colorizer.core.config import Params
+from colorizer.core.progress import Progress
+from colorizer.data import dataset
+from colorizer.data import shards as shard_format
+from colorizer.data.lab import AB_SCALE, normalise_l
+from colorizer.evaluation import samples
+from colorizer.evaluation.metrics import ColorMetrics
+from colorizer.model.modelio import load_model
+from colorizer.tracking.tracker import Tracker, flatten_metrics
+
+GRID_FILE = "grid.png"
+
+
+def evaluate(params: Params, shards: Path, root: Path) -> dict:
+    paths = params.paths
+    tracker = Tracker(params.mlflow, root)
+    tracker.check_reachable()
+    model = load_model(paths.model)
+    meta = shard_format.read_meta(shards)
+
+    picker = samples.Picker(meta["classes"], params.metrics.samples)
+    progress = Progress("evaluate", total=meta["splits"]["test"]["examples"], unit="images")
+
+    def each_batch(batch: dict) -> None:
+        picker.offer(batch)
+        progress.advance(len(batch["L"]))
+
+    result = score_test_split(model, shards, params.metrics.threshold, params.evaluate.batch_size, each_batch)
+    progress.done()
+    result["threshold"] = params.metrics.threshold
+    atomic.write_json(paths.eval_metrics, result)
+
+    fixed = picker.result()
+    image = samples.grid(fixed, {"predicted": fixed.predict(model)}, title="(test)")
+    grid_path = Path(paths.samples) / GRID_FILE
+    with atomic.output_file(grid_path, "wb") as handle:
+        image.save(handle, format="PNG")
+    _log(tracker, json.loads(Path(paths.run_info).read_text())["run_id"], result, grid_path, paths.eval_metrics)
+    return result
+
+
+def score_test_split(model, shards: Path, threshold: float, batch_size: int, each_batch=None) -> dict:
+    """Every metric of `model` on the test split, with the gray baseline and per class;
+    `each_batch(batch)` sees every batch on the way (L, ab, label, file)."""
+    scores = ColorMetrics(threshold, shard_format.read_meta(shards)["classes"])
+    for batch in dataset.evaluation(shards, "test", batch_size, with_info=True).as_numpy_iterator():
+        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
+        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
+        if each_batch:
+            each_batch(batch)
+    return scores.summary()
+
+
+def _log(tracker: Tracker, run_id: str, result: dict, grid_path: Path, metrics_path: str) -> None:
+    tracker.resume(run_id)
+    tracker.log_metrics(flatten_metrics(result, "test"))
+    tracker.log_artifact(grid_path, "samples")
+    tracker.log_artifact(metrics_path, "metrics")
+    tracker.finish()
+    tracker.report_failures()
+    print(f"evaluate: logged into MLflow run {run_id} ({tracker.display_uri})", flush=True)

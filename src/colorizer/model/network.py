@@ -1,0 +1,149 @@
+"""The colorization networks, in backend-agnostic Keras 3 (keras.layers only).
+
+`hybrid` (default): a convolutional autoencoder whose bottleneck is fused with a
+global scene vector from a CNN branch, after Iizuka et al. 2016 and Baldassarre
+et al. 2017 ("Deep Koalarization"):
+
+    L (S x S x 1)
+      encoder: 3 x [stride-2 conv, conv]  ->  S/8 x S/8 x 4w      (local features)
+      global branch: 2 more stride-2 convs, global average pool, dense -> 4w
+                     (from scratch on the encoder's features, as Iizuka et al.;
+                      or a pretrained Keras Applications CNN on the gray image)
+      fusion: the global vector is repeated at every bottleneck position,
+              concatenated, and mixed by a 1x1 conv
+      decoder: 3 x [upsample x2, conv] (+ U-Net skips from the encoder) -> S x S x 2, tanh
+    ab / 128
+
+`autoencoder`: the same encoder and decoder without the global branch, the
+plain convolutional autoencoder of Nihalaani et al. 2021: the baseline.
+
+With `train.loss: classification` the head predicts logits over ab bins instead,
+decoded to ab by the annealed mean (losses.py); the training model then outputs
+[ab, logits] and `inference_model` keeps just the ab.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import layers
+
+from colorizer.core.config import ModelParams
+from colorizer.model.losses import AnnealedMean
+
+DOWNSAMPLINGS = 3  # encoder stride 8: data.image_size must be a multiple of 8
+
+
+def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None,
+                offsets: np.ndarray | None = None) -> keras.Model:
+    """The training model: L -> ab / 128, or -> [ab / 128, bin logits] when `bins`
+    (ab bin centres) asks for the classification head (`offsets`: its decoding's
+    prior correction).
+
+    Colour is predicted at 1/`model.output_stride` of the input resolution and
+    upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
+    far less resolution than lightness, and the finest decoder levels cost most).
+    """
+    conv = _conv_block(config.norm)
+    width = config.width
+    gray = keras.Input((image_size, image_size, 1), name="L")
+    features, skips = _encoder(conv, gray, width)
+    if config.arch == "hybrid":
+        scene = _global_branch(conv, features, gray, width, config.backbone)
+        features = _fuse(conv, features, scene, width)
+    levels = DOWNSAMPLINGS - int(math.log2(config.output_stride))
+    x = _decoder(conv, features, skips if config.skips else [], width, levels)
+    stride = config.output_stride
+    if bins is None:
+        # float32 output even under mixed precision: the loss and metrics need it.
+        ab = layers.Conv2D(2, 3, padding="same", activation="tanh", dtype="float32",
+                           name="ab" if stride == 1 else "ab_low")(x)
+        logits = None
+    else:
+        logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(x)
+        ab = AnnealedMean(bins, config.temperature, offsets, dtype="float32",
+                          name="ab" if stride == 1 else "ab_low")(logits)
+    if stride > 1:
+        ab = layers.UpSampling2D(stride, interpolation="bilinear", dtype="float32", name="ab")(ab)
+    return keras.Model(gray, ab if logits is None else [ab, logits], name=f"colorizer_{config.arch}")
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """L -> ab / 128, sharing the training model's weights (what gets saved and served)."""
+    return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
+
+
+def ab_of(output):
+    """The ab prediction in a model's output: a classification model returns [ab, logits]."""
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
+def _conv_block(norm: str):
+    """conv -> normalisation -> ReLU. `batch` normalises over the batch (running
+    statistics at inference), `group` per image (identical in training and
+    inference, so short runs and small batches behave), `none` adds a bias."""
+
+    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3):
+        x = layers.Conv2D(
+            filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv"
+        )(x)
+        if norm == "batch":
+            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+        elif norm == "group":
+            x = layers.GroupNormalization(groups=math.gcd(filters, 8), name=f"{name}_gn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x)
+
+    return conv
+
+
+def _encoder(conv, gray, width: int):
+    x, skips = gray, [gray]
+    for level in range(DOWNSAMPLINGS):
+        filters = width * 2**level
+        x = conv(x, filters, f"enc{level}a", strides=2)
+        x = conv(x, filters, f"enc{level}b")
+        skips.append(x)
+    return x, skips[:-1]  # the deepest level is the bottleneck itself, not a skip
+
+
+def _global_branch(conv, features, gray, width: int, backbone: str):
+    """A vector describing the whole scene (sky? sea? forest?) for the fusion layer."""
+    if backbone == "none":
+        x = conv(features, width * 8, "global0", strides=2)
+        x = conv(x, width * 8, "global1", strides=2)
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    else:
+        x = _pretrained_features(gray, backbone)
+    return layers.Dense(width * 4, activation="relu", name="global_dense")(x)
+
+
+def _pretrained_features(gray, backbone: str):
+    """ImageNet features of the gray image (repeated to 3 channels), frozen."""
+    from colorizer.model.backbones import pretrained
+
+    net, preprocess = pretrained(backbone, gray.shape[1])
+    net.trainable = False
+    rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
+    rgb = layers.Rescaling(127.5, offset=127.5, name="to_0_255")(rgb)  # [-1, 1] -> [0, 255]
+    return net(preprocess(rgb), training=False)
+
+
+def _fuse(conv, features, scene, width: int):
+    height, breadth = features.shape[1], features.shape[2]
+    tiled = layers.RepeatVector(height * breadth, name="fusion_repeat")(scene)
+    tiled = layers.Reshape((height, breadth, width * 4), name="fusion_tile")(tiled)
+    x = layers.Concatenate(name="fusion_concat")([features, tiled])
+    return conv(x, width * 4, "fusion", kernel=1)
+
+
+def _decoder(conv, x, skips: list, width: int, levels: int):
+    """`levels` upsampling steps back from the bottleneck (3 = full resolution)."""
+    x = conv(x, width * 4, "bottleneck")
+    for level in reversed(range(DOWNSAMPLINGS - levels, DOWNSAMPLINGS)):
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{level}_up")(x)
+        if skips:
+            x = layers.Concatenate(name=f"dec{level}_skip")([x, skips[level]])
+        x = conv(x, max(width * 2**level // 2, 8), f"dec{level}")
+    return x

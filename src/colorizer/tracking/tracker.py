@@ -1,0 +1,217 @@
+"""MLflow tracking: one run per training run, shared by `train` and `evaluate`.
+
+Store: `MLFLOW_TRACKING_URI` when set; otherwise the SQLite file `mlflow.store`
+(default `mlflow.db`) at the root of the user's repository, with artifacts in
+`mlflow.artifacts` beside it, also when DVC runs the stage in a temporary copy
+of the repository. `mlflow ui` started at the repo root shows every run.
+
+Metric names: `train/<m>` and `val/<m>` per epoch, `test/<m>` from evaluate,
+`test/baseline/<m>` for the gray baseline, `test/per_class/<class>/<m>`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from colorizer.core.config import MlflowParams, Params
+from colorizer.core.workspace import git_commit
+
+ENV_URI = "MLFLOW_TRACKING_URI"
+# What a served model needs, pinned to the versions that trained it.
+_SERVING_PACKAGES = ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pillow", "pandas")
+# MLflow allows letters, digits and `_-. /` in metric names; class names may hold anything.
+_UNSAFE = re.compile(r"[^\w\-. ]")
+
+
+def tracking_uri(config: MlflowParams, root: Path) -> str:
+    return os.environ.get(ENV_URI) or f"sqlite:///{Path(root).resolve() / config.store}"
+
+
+def artifact_root(config: MlflowParams, root: Path) -> str | None:
+    """Where new experiments keep artifacts: beside the SQLite database (by default the
+    repo's; else the one MLFLOW_TRACKING_URI names); left to the server for a server URI.
+
+    MLflow itself would put them in ./mlruns of whatever the working directory is."""
+    uri = os.environ.get(ENV_URI)
+    if not uri:
+        return (Path(root).resolve() / config.artifacts).as_uri()
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///") :]).resolve().parent / config.artifacts).as_uri()
+    return None
+
+
+def run_tags(params: Params, root: Path) -> dict[str, str]:
+    tags = {
+        "git.commit": git_commit() or "unknown",
+        "data.source": params.data.source,
+        "model.arch": params.model.arch,
+        "repo.root": str(root),
+    }
+    for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
+        if os.environ.get(env):
+            tags[tag] = os.environ[env]
+    return tags
+
+
+def run_name() -> str | None:
+    """The DVC experiment's name when DVC runs one; MLflow picks a name otherwise."""
+    return os.environ.get("DVC_EXP_NAME") or None
+
+
+def flatten_metrics(tree: dict, prefix: str) -> dict[str, float]:
+    """{"baseline": {"psnr": 24.1}} -> {"<prefix>/baseline/psnr": 24.1}; NaN is left out."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}/{_UNSAFE.sub('_', str(key))}"
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(value, name))
+        elif isinstance(value, (int, float)) and value == value:
+            flat[name] = float(value)
+    return flat
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow store cannot be reached when a stage starts."""
+
+
+class Tracker:
+    """A thin wrapper over the MLflow client bound to one run.
+
+    Policy when the store fails: an unreachable store stops the stage before any
+    work (`check_reachable`); a failure after that (a server going away mid-run)
+    never stops training: it is reported once as it happens and summarised by
+    `report_failures` at the end, while the model and DVC metrics are written
+    as usual.
+    """
+
+    def __init__(self, config: MlflowParams, root: Path):
+        import mlflow
+
+        # Fail within seconds, not after minutes of HTTP retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        self.mlflow = mlflow
+        self.config, self.root = config, Path(root)
+        self.uri = tracking_uri(config, root)
+        self.display_uri = redact(self.uri)
+        self.client = mlflow.MlflowClient(self.uri)
+        self.run_id: str | None = None
+        self.failures: list[str] = []
+
+    def check_reachable(self) -> None:
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as err:
+            raise TrackingUnavailable(
+                f"MLflow store {self.display_uri} is unreachable ({type(err).__name__}: {redact(str(err))[:300]}). "
+                "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to the local "
+                f"{self.config.store}."
+            ) from None
+
+    def experiment_id(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.config.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        return self.client.create_experiment(
+            self.config.experiment, artifact_location=artifact_root(self.config, self.root)
+        )
+
+    def start(self, params: Params) -> str:
+        run = self.client.create_run(self.experiment_id(), run_name=run_name(), tags=run_tags(params, self.root))
+        self.run_id = run.info.run_id
+        entries = [self.mlflow.entities.Param(k, str(v)) for k, v in sorted(params.flat().items())]
+        self.client.log_batch(self.run_id, params=entries)
+        return self.run_id
+
+    def resume(self, run_id: str) -> None:
+        """Continue an existing run (after an interrupted training, or in evaluate)."""
+        self.client.get_run(run_id)  # fails clearly if the run is not in this store
+        self.run_id = run_id
+        self.client.update_run(run_id, status="RUNNING")
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        now = int(time.time() * 1000)
+        batch = [self.mlflow.entities.Metric(k, float(v), now, step or 0) for k, v in sorted(metrics.items())]
+        self._tolerant("metrics", self.client.log_batch, self.run_id, metrics=batch)
+
+    def log_image(self, image, artifact_file: str) -> None:
+        self._tolerant(artifact_file, self.client.log_image, self.run_id, image, artifact_file)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self._tolerant(str(path), self.client.log_artifact, self.run_id, str(path), artifact_path)
+
+    def log_model(self, keras_path: Path, example_image: bytes, registered_name: str | None) -> None:
+        """Log the model as an MLflow pyfunc (see pyfunc.py), optionally registering a version."""
+        self._tolerant("model", self._log_model, keras_path, example_image, registered_name)
+
+    def _log_model(self, keras_path: Path, example_image: bytes, registered_name: str | None) -> None:
+        import base64
+        import importlib.metadata
+
+        import pandas as pd
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
+
+        from colorizer.tracking import pyfunc
+
+        column = Schema([ColSpec("string", pyfunc.COLUMN)])
+        installed = {d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions()}
+        requirements = [f"{name}=={installed[name]}" for name in _SERVING_PACKAGES if name in installed]
+        self.mlflow.set_tracking_uri(self.uri)
+        with self.mlflow.start_run(run_id=self.run_id), tempfile.TemporaryDirectory() as code:
+            package = _served_code(Path(code))
+            self.mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(pyfunc.__file__)),
+                artifacts={pyfunc.ARTIFACT: str(keras_path)},
+                code_paths=[str(package)],
+                signature=ModelSignature(inputs=column, outputs=column),
+                input_example=pd.DataFrame({pyfunc.COLUMN: [base64.b64encode(example_image).decode("ascii")]}),
+                pip_requirements=requirements,
+                registered_model_name=registered_name,
+            )
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self._tolerant("run status", self.client.set_terminated, self.run_id, status)
+
+    def report_failures(self) -> None:
+        if self.failures:
+            print(
+                f"WARNING: {len(self.failures)} MLflow call(s) failed during this run "
+                f"({self.display_uri}); the model and DVC metrics were written regardless. "
+                f"Not logged: {', '.join(sorted(set(self.failures)))}. Re-run the stage "
+                "(`dvc repro -f <stage>`) once the store is back to log it again.",
+                flush=True,
+            )
+
+    def _tolerant(self, what: str, call, *args, **kwargs) -> None:
+        try:
+            call(*args, **kwargs)
+        except Exception as err:
+            if not self.failures:
+                print(f"WARNING: MLflow logging failed ({type(err).__name__}: {redact(str(err))[:200]}); "
+                      "training continues", flush=True)
+            self.failures.append(what)
+
+
+def _served_code(folder: Path) -> Path:
+    """A copy of the package holding just the layers the served model runs."""
+    from colorizer.tracking import pyfunc
+
+    source = Path(pyfunc.__file__).parents[1]
+    package = folder / source.name
+    package.mkdir()
+    shutil.copy2(source / "__init__.py", package)
+    for name in pyfunc.SERVED_PACKAGES:
+        shutil.copytree(source / name, package / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return package
+
+
+def redact(text: str) -> str:
+    """Drop any user:password@ from URIs in `text` before printing or logging it."""
+    return re.sub(r"(//)[^/@\s]+@", r"\1", text)

@@ -1,0 +1,2 @@
+"""The stage `train`: the training loop (`train.py`), devices and distribution
+strategies (`distribute.py`) and per-epoch resume state (`checkpoint.py`)."""

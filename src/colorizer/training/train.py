@@ -1,0 +1,295 @@
+"""Stage `train`: fit the colorizer on the shards, streaming, logging every epoch to MLflow.
+
+Writes the model (`paths.model`), the final metrics (`paths.train_metrics`), the
+per-epoch history for `dvc plots` (`paths.history`) and the MLflow run id
+(`paths.run_info`) that `evaluate` logs into. A run killed part-way resumes
+from its last completed epoch (see `checkpoint.py`). Devices, mixed precision
+and multi-worker training: see `distribute.py`.
+
+The training loop is written out here (a `tf.function` step run by the
+`tf.distribute` strategy) rather than left to `Model.fit`: Keras 3's `fit` does
+not work with MultiWorkerMirroredStrategy (keras-team/keras#20585), and one loop
+for every strategy keeps single-device and multi-machine runs identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from colorizer.core import atomic
+from colorizer.core.config import Params
+from colorizer.data import dataset
+from colorizer.data import shards as shard_format
+from colorizer.evaluation import samples
+from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
+from colorizer.model import losses
+from colorizer.model.network import ab_of, build_model, inference_model
+from colorizer.tracking.tracker import Tracker
+from colorizer.training import checkpoint, distribute
+
+HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
+
+
+def train(params: Params, shards: Path, root: Path) -> dict | None:
+    """Train; returns the summary written to `paths.train_metrics` (None on non-chief workers)."""
+    paths, config = params.paths, params.train
+    devices = distribute.setup(config.strategy, config.mixed_precision)
+    tracker = Tracker(params.mlflow, root) if devices.is_chief else None
+    if tracker:
+        tracker.check_reachable()  # fail before any training, not after it
+    keras.utils.set_random_seed(params.seed)
+    meta = shard_format.read_meta(shards)
+    _check_shards_per_worker(meta, devices)
+    steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
+    model, optimizer, step = _training_setup(params, meta, shards, devices, steps)
+    validate = _validation(model, params.metrics.threshold)
+
+    key = checkpoint.fingerprint(params.flat(), meta)
+    resumed = checkpoint.load(Path(paths.checkpoints), key, model, optimizer) if config.resume else None
+    log = saver = None
+    if devices.is_chief:
+        _start_tracking(tracker, params, shards, resumed)
+        log = EpochLog(tracker, _fixed_samples(shards, meta, params), Path(paths.history), config,
+                       resumed.history if resumed else [])
+        saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id)
+
+    started = time.monotonic()
+    batches = iter(_distributed_training_data(devices, shards, params))
+    for epoch in range(resumed.epoch if resumed else 0, config.epochs):
+        row = _one_epoch(epoch, step, batches, steps, validate, shards, params)
+        if devices.is_chief:
+            log.add(row, model)
+            saver.save(epoch + 1, model, optimizer, log.rows)
+    if not devices.is_chief:
+        return None
+    summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
+    _publish(params, tracker, model, summary, log.fixed.gray_png(0))
+    return summary
+
+
+def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: int):
+    """Model, optimizer and compiled step, created in the strategy's scope."""
+    with devices.strategy.scope():
+        model, loss = _model_and_loss(params, meta["image_size"], shards)
+        optimizer = _optimizer(params.lr, params.train.schedule, steps * params.train.epochs)
+        # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
+        optimizer.build(model.trainable_variables)
+    return model, optimizer, _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
+
+
+def _one_epoch(epoch: int, step, batches, steps: int, validate, shards: Path, params: Params) -> dict:
+    started = time.monotonic()
+    totals = sum(np.asarray(step(batches), np.float64) for _ in range(steps))
+    val = validate(dataset.evaluation(shards, "val", params.train.batch_size))
+    row = _history_row(epoch, totals, val, time.monotonic() - started)
+    print(_epoch_line(row, params.train.epochs), flush=True)
+    return row
+
+
+def _publish(params: Params, tracker: Tracker, model, summary: dict, example_png: bytes) -> None:
+    """The chief's outputs: the model (file and MLflow), the DVC metrics, the run id for evaluate."""
+    paths = params.paths
+    _save_model(inference_model(model), Path(paths.model))
+    tracker.log_model(Path(paths.model), example_png, params.mlflow.model_name if params.mlflow.register else None)
+    atomic.write_json(paths.train_metrics, summary)
+    atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
+    tracker.log_metrics({"train/seconds": summary["seconds"], "model/parameters": summary["parameters"]})
+    checkpoint.clear(Path(paths.checkpoints))
+    tracker.report_failures()
+
+
+def _model_and_loss(params: Params, image_size: int, shards: Path):
+    if params.train.loss != "classification":
+        return build_model(params.model, image_size), losses.make_loss(params.train.loss)
+    bins = losses.ab_bins()
+    prior = losses.colour_prior(shard_format.read_ab_histogram(shards), bins)
+    weights = losses.rebalancing_weights(prior, params.train.rebalance)
+    offsets = losses.prior_correction(prior, params.model.prior_correction)
+    return build_model(params.model, image_size, bins, offsets), losses.make_loss("classification", bins, weights)
+
+
+def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
+    if schedule == "cosine":
+        # Warm up over the first 5% of steps, then decay to zero by the last one.
+        warmup = max(1, total_steps // 20)
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(1, total_steps - warmup), warmup_target=lr, warmup_steps=warmup
+        )
+    optimizer = keras.optimizers.Adam(lr)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 gradients underflow otherwise
+    return optimizer
+
+
+def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: int):
+    """One distributed step; returns [loss, mse, within-threshold share, images], summed over images."""
+    global_batch = params.train.batch_size * replicas
+    threshold = params.metrics.threshold
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            output = model(x, training=True)
+            per_image = tf.reduce_mean(tf.cast(loss_fn(y, output), tf.float32), axis=[1, 2])
+            loss = tf.reduce_sum(per_image) / global_batch
+            scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return tf.stack([tf.reduce_sum(per_image), *_image_metric_sums(y, output, threshold)])
+
+    if params.train.jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
+
+    @tf.function
+    def step(iterator):
+        x, y = next(iterator)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(x, y)), axis=None)
+
+    return step
+
+
+def _image_metric_sums(y, output, threshold: float):
+    """[sum of per-image MSE (model units), sum of per-image share within threshold, image count]."""
+    ab = tf.cast(ab_of(output), tf.float32)
+    return [tf.reduce_sum(per_image_mse(y, ab)), tf.reduce_sum(per_image_accuracy(y, ab, threshold)),
+            tf.cast(tf.shape(y)[0], tf.float32)]
+
+
+def _validation(model, threshold: float):
+    """Validation on this process alone (no collectives, so workers never wait on each other);
+    its step is traced once, not every epoch."""
+
+    @tf.function
+    def sums(x, y):
+        return tf.stack(_image_metric_sums(y, model(x, training=False), threshold))
+
+    def validate(batches) -> dict:
+        total = sum(np.asarray(sums(x, y), np.float64) for x, y in batches)
+        return {"mse": total[0] / total[2], "accuracy": total[1] / total[2]}
+
+    return validate
+
+
+def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params):
+    config = params.train
+
+    def per_worker(context: tf.distribute.InputContext):
+        return dataset.training(
+            shards, config.batch_size, config.shuffle_buffer, config.flip, params.seed,
+            worker=(context.input_pipeline_id, context.num_input_pipelines),
+        )
+
+    return devices.strategy.distribute_datasets_from_function(per_worker)
+
+
+def _check_shards_per_worker(meta: dict, devices: distribute.Devices) -> None:
+    files = len(meta["splits"]["train"]["files"])
+    if files < devices.workers:
+        raise ValueError(
+            f"shard.num_shards: the train split has {files} shard files for {devices.workers} workers; "
+            "each worker reads whole files, so set shard.num_shards to at least the number of workers"
+        )
+
+
+def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> None:
+    if resumed:
+        tracker.resume(resumed.run_id)
+    else:
+        checkpoint.clear(Path(params.paths.checkpoints))
+        tracker.start(params)
+        _log_data_report(tracker, shard_format.data_report_path(shards))
+    print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
+
+
+def _fixed_samples(shards: Path, meta: dict, params: Params) -> samples.SampleSet:
+    test_batches = dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator()
+    return samples.pick(test_batches, meta["classes"], params.metrics.samples)
+
+
+def _history_row(epoch: int, totals: np.ndarray, val: dict, seconds: float) -> dict:
+    images = totals[3]
+    return {
+        "epoch": epoch + 1,
+        "train_mse": totals[1] / images,
+        "val_mse": val["mse"],
+        "train_accuracy": totals[2] / images,
+        "val_accuracy": val["accuracy"],
+        "seconds": round(seconds, 2),
+        "train_loss": totals[0] / images,
+        "images": int(images),
+    }
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f}, mse {row['train_mse']:.4f} "
+        f"(val {row['val_mse']:.4f}), accuracy {row['train_accuracy']:.3f} (val {row['val_accuracy']:.3f}), "
+        f"{row['seconds']:.0f} s, {row['images'] / max(row['seconds'], 1e-9):.1f} images/s"
+    )
+
+
+def _summary(model, rows: list[dict], meta: dict, seconds: float, resumed, devices) -> dict:
+    final = rows[-1]
+    epochs_here = len(rows) - (resumed.epoch if resumed else 0)
+    return {
+        "epochs": final["epoch"],
+        "train_mse": final["train_mse"],
+        "val_mse": final["val_mse"],
+        "train_accuracy": final["train_accuracy"],
+        "val_accuracy": final["val_accuracy"],
+        "seconds": round(seconds, 1),
+        "train_images_per_second": round(meta["splits"]["train"]["examples"] * epochs_here / seconds, 2),
+        "parameters": int(model.count_params()),
+        "replicas": devices.replicas,
+    }
+
+
+def _log_data_report(tracker: Tracker, report_path: Path) -> None:
+    """What went into training: image counts and everything left out, with reasons."""
+    report = json.loads(report_path.read_text())
+    counts = {f"data/images/{split}": n for split, n in report["images"].items()}
+    tracker.log_metrics({**counts, "data/skipped": report["skipped_count"],
+                         "data/duplicates": report["duplicates_count"]})
+    tracker.log_artifact(report_path, "data")
+
+
+class EpochLog:
+    """Per epoch: a history row (CSV for `dvc plots`), MLflow metrics, and now and
+    then a sample grid of the fixed test photos."""
+
+    def __init__(self, tracker: Tracker, fixed: samples.SampleSet, path: Path, config, rows: list[dict]):
+        self.tracker, self.fixed, self.path = tracker, fixed, path
+        self.every, self.epochs = config.sample_every, config.epochs
+        self.rows = list(rows)
+
+    def add(self, row: dict, model) -> None:
+        self.rows.append({key: row[key] for key in HISTORY_FIELDS})
+        _write_history(self.path, self.rows)
+        metrics = {f"{split}/{name}": row[f"{split}_{name}"] for split in ("train", "val") for name in ("mse", "accuracy")}
+        self.tracker.log_metrics({**metrics, "train/loss": row["train_loss"]}, step=row["epoch"])
+        if row["epoch"] % self.every == 0 or row["epoch"] == self.epochs:
+            image = samples.grid(self.fixed, {"predicted": self.fixed.predict(model)}, title=f"epoch {row['epoch']}")
+            self.tracker.log_image(image, f"samples/epoch_{row['epoch']:03d}.png")
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic.output_file(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    partial = atomic.partial_path(path)
+    model.save(partial)
+    atomic.replace_path(partial, path)

@@ -1,0 +1,195 @@
+"""End to end: the real `dvc repro` and `dvc exp run` in a temporary copy of this repository."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from project import STAGES, dvc, git_env, make_project, runs, stages_run
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def synthetic_project(tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("project"), {})
+
+
+def test_repro_runs_every_stage_and_tracks_the_run(synthetic_project):
+    project = synthetic_project
+    assert stages_run(dvc(project, "repro")) == list(STAGES)
+
+    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    for key in ("mse", "accuracy", "acc@5", "auc", "psnr", "colorfulness", "colorfulness_ratio"):
+        assert key in evaluation and key in evaluation["baseline"]
+    assert set(evaluation["per_class"]) == {"coast", "desert", "forest", "glacier", "mountains"}
+    assert evaluation["images"] == 10
+    assert (project / "metrics/samples/grid.png").stat().st_size > 1000
+    assert (project / "models/model.keras").is_file()
+    history = (project / "metrics/history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,train_mse,val_mse") and len(history) == 3
+
+    client, found = runs(project)
+    assert len(found) == 1
+    run = found[0]
+    assert run.info.status == "FINISHED"
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert float(run.data.params["lr"]) == params["lr"] and run.data.params["model.arch"] == params["model"]["arch"]
+    assert run.data.tags["data.source"] == "synthetic" and len(run.data.tags["git.commit"]) == 40
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/mse")] == [1, 2]
+    assert run.data.metrics["test/accuracy"] == pytest.approx(evaluation["accuracy"])
+    assert run.data.metrics["test/baseline/psnr"] == pytest.approx(evaluation["baseline"]["psnr"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+    assert {"samples/epoch_001.png", "samples/epoch_002.png", "samples/grid.png"} <= artifacts
+
+    assert stages_run(dvc(project, "repro")) == []  # everything cached
+
+
+def test_exp_run_with_new_lr_reruns_only_train_and_evaluate(synthetic_project):
+    project = synthetic_project
+    output = dvc(project, "exp", "run", "-n", "lower-lr", "-S", "lr=0.0005")
+    assert stages_run(output) == ["train", "evaluate"]
+
+    client, found = runs(project)
+    assert len(found) == 2
+    latest = found[-1]
+    assert latest.info.run_name == "lower-lr" and latest.data.tags["dvc.exp_name"] == "lower-lr"
+    assert float(latest.data.params["lr"]) == pytest.approx(0.0005)
+    assert latest.data.tags["dvc.baseline_rev"] == found[0].data.tags["git.commit"]
+
+    table = json.loads(dvc(project, "exp", "show", "--json"))
+    shown = json.dumps(table)
+    assert "lower-lr" in shown and "0.0005" in shown
+
+
+def test_params_trained_before_are_restored_from_the_run_cache(synthetic_project):
+    project = synthetic_project
+    committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=project, check=True,
+                               capture_output=True, text=True).stdout
+    default_lr = yaml.safe_load(committed)["lr"]  # the workspace holds the last experiment's
+    output = dvc(project, "exp", "run", "-n", "back-to-default", "-S", f"lr={default_lr}")
+    assert stages_run(output) == []  # train and evaluate restored, not re-run
+    client, found = runs(project)
+    assert len(found) == 2  # no duplicate MLflow run; models/run.json names the original one
+    restored = json.loads((project / "models/run.json").read_text())["run_id"]
+    assert restored == found[0].info.run_id
+
+
+@pytest.mark.parametrize("module, changed", [
+    ("src/colorizer/model/losses.py", ["train", "evaluate"]),
+    ("src/colorizer/tracking/pyfunc.py", ["train", "evaluate"]),  # packaged into the logged model
+    ("src/colorizer/prepare/lut.py", ["shard"]),
+])
+def test_editing_a_module_a_stage_runs_invalidates_that_stage(synthetic_project, module, changed):
+    project = synthetic_project
+    dvc(project, "repro")  # whatever ran before, start from an up-to-date pipeline
+    path = project / module
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n# an edit\n")
+        status = dvc(project, "status")
+        assert [s for s in STAGES if f"{s}:" in status] == changed, status
+    finally:
+        path.write_bytes(original)
+    assert "Data and pipelines are up to date" in dvc(project, "status")
+
+
+def test_real_photos_through_a_folder_source(tmp_path, shared_photos):
+    """The real sample (six classes, Kaggle-style split folders) via data.source."""
+    project = make_project(tmp_path, {"data": {"source": str(shared_photos), "max_per_class": 3}})
+    dvc(project, "repro")
+    report = json.loads((project / "metrics/data_report.json").read_text())
+    assert report["images"] == {"train": 18, "val": 18, "test": 18}
+    assert report["skipped_count"] == 0
+    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    assert set(evaluation["per_class"]) == {"buildings", "forest", "glacier", "mountain", "sea", "street"}
+    assert evaluation["baseline"]["psnr"] > 15
+
+
+def test_queued_experiments_log_into_the_repository_store(synthetic_project):
+    project = synthetic_project
+    for lr in ("0.003", "0.004"):
+        dvc(project, "exp", "run", "--queue", "-n", f"queued-{lr}", "-S", f"lr={lr}")
+    dvc(project, "queue", "start", "-j", "2")
+    wait_for_queue(project)
+
+    client, found = runs(project)
+    queued = {run.info.run_name: run for run in found if run.info.run_name.startswith("queued-")}
+    assert set(queued) == {"queued-0.003", "queued-0.004"}
+    for name, run in queued.items():
+        assert run.data.params["lr"] == name.split("-")[1]
+        assert run.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/mse")] == [1, 2]
+        images = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+        assert {"samples/epoch_002.png", "samples/grid.png"} <= images
+    assert not list(project.glob(".dvc/tmp/exps/*/mlflow.db"))  # nothing stranded in DVC's copies
+
+
+def test_temp_experiment_and_dvc_numbers_match_mlflow(synthetic_project):
+    project = synthetic_project
+    dvc(project, "exp", "run", "--temp", "-n", "temp-run", "-S", "train.flip=false")
+    client, found = runs(project)
+    by_name = {run.info.run_name: run for run in found}
+    assert "temp-run" in by_name
+
+    table = json.loads(dvc(project, "exp", "show", "--json"))
+    shown = {}
+    for baseline in table:
+        for experiment in baseline.get("experiments") or []:
+            for revision in experiment["revs"]:
+                metrics = revision["data"]["metrics"]["metrics/eval.json"]["data"]
+                shown[revision["name"]] = metrics
+    for name in ("lower-lr", "queued-0.003", "temp-run"):
+        mlflow_metrics = by_name[name].data.metrics
+        assert mlflow_metrics["test/accuracy"] == pytest.approx(shown[name]["accuracy"])
+        assert mlflow_metrics["test/psnr"] == pytest.approx(shown[name]["psnr"])
+
+
+def test_plots_diff_shows_curves_and_sample_images_side_by_side(synthetic_project):
+    output = dvc(synthetic_project, "plots", "diff", "queued-0.003", "queued-0.004", "--json")
+    plots = json.loads(output)["data"]
+    image_revisions = {entry["revisions"][0] for entry in plots["metrics/samples/grid.png"]}
+    assert image_revisions == {"queued-0.003", "queued-0.004"}
+    assert [entry["revisions"] for entry in plots["Training curves (mse)"]] == [["queued-0.003", "queued-0.004"]]
+
+
+def test_dvc_remote_round_trip_gives_byte_identical_outputs(synthetic_project, tmp_path):
+    project = synthetic_project
+    remote = tmp_path / "remote"
+    dvc(project, "remote", "add", "-d", "shared", str(remote))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "results and remote")
+    dvc(project, "push")
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    dvc(clone, "pull")
+    for output in ("data/raw", "data/resized", "data/shards", "models/model.keras", "models/run.json",
+                   "metrics/history.csv", "metrics/samples"):
+        assert digests(project / output) == digests(clone / output), output
+    assert "Data and pipelines are up to date" in dvc(clone, "status")
+
+
+def wait_for_queue(project: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dvc(project, "queue", "status")
+        if not any(word in status for word in ("Queued", "Running")):
+            assert "Failed" not in status, status
+            return
+        time.sleep(3)
+    raise AssertionError(f"queue did not finish in {timeout} s:\n{status}")
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, env=git_env())
+
+
+def digests(path: Path) -> dict[str, str]:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {p.relative_to(path.parent).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

@@ -1,0 +1,106 @@
+"""The loss options: shapes, hand-checked values, and one training step each."""
+
+import keras
+import numpy as np
+import pytest
+
+from colorizer.core.config import ModelParams
+from colorizer.data.lab import AB_SCALE
+from colorizer.model import losses
+from colorizer.model.modelio import load_model
+from colorizer.model.network import build_model, inference_model
+
+
+@pytest.fixture(scope="module")
+def bins():
+    return losses.ab_bins()
+
+
+def test_bins_cover_the_srgb_gamut_on_a_10_unit_grid(bins):
+    assert 200 < len(bins) < 330  # Zhang et al. count 313 with a slightly different gamut test
+    assert np.all(bins % 10 == 0)
+    assert [0.0, 0.0] in bins.tolist() and [80.0, 70.0] in bins.tolist()  # gray and sRGB red
+    assert [-120.0, 110.0] not in bins.tolist()
+
+
+def test_rebalancing_weights_favour_rare_colours(bins):
+    histogram = np.zeros((256, 256))
+    histogram[128, 128] = 1000  # almost everything gray
+    histogram[128 + 80, 128 + 70] = 1  # a little red
+    prior = losses.colour_prior(histogram, bins)
+    gray, red = bins.tolist().index([0.0, 0.0]), bins.tolist().index([80.0, 70.0])
+    assert prior[gray] > 100 * prior[red] and prior.sum() == pytest.approx(1.0)
+    weights = losses.rebalancing_weights(prior, mix=0.5)
+    assert weights[red] > 5 * weights[gray]
+    assert np.sum(prior * weights) == pytest.approx(1.0)
+    np.testing.assert_allclose(losses.rebalancing_weights(prior, mix=1.0), 1.0, rtol=1e-5)
+    offsets = losses.prior_correction(prior, 0.3)
+    assert offsets[red] > offsets[gray]  # rare colours get a head start when decoding
+    assert not losses.prior_correction(prior, 0.0).any()
+
+
+def test_classification_loss_prefers_the_right_bin(bins):
+    loss = losses.ClassificationLoss(bins, None)
+    target = np.zeros((1, 1, 1, 2), np.float32)
+    target[..., :] = np.array([30.0, -20.0]) / AB_SCALE
+    right = np.zeros((1, 1, 1, len(bins)), np.float32)
+    right[..., bins.tolist().index([30.0, -20.0])] = 10.0
+    wrong = np.zeros_like(right)
+    wrong[..., bins.tolist().index([-30.0, 20.0])] = 10.0
+    ab = np.zeros((1, 1, 1, 2), np.float32)  # the decoded ab: not what the loss looks at
+    assert float(np.mean(loss(target, [ab, right]))) < float(np.mean(loss(target, [ab, wrong])))
+
+
+def test_classification_targets_are_pooled_to_the_logits_resolution(bins):
+    loss = losses.ClassificationLoss(bins, None)
+    target = np.zeros((1, 8, 8, 2), np.float32)
+    target[:, :, :4] = np.array([40.0, 0.0]) / AB_SCALE  # left half reddish, right half gray
+    logits = np.zeros((1, 2, 2, len(bins)), np.float32)
+    assert loss(target, [target, logits]).shape == (1, 2, 2)
+
+
+def test_annealed_mean_between_mean_and_mode(bins):
+    logits = np.full((1, len(bins)), -5.0, np.float32)
+    i, j = bins.tolist().index([40.0, 0.0]), bins.tolist().index([-40.0, 0.0])
+    logits[0, i], logits[0, j] = 2.0, 1.0  # two modes, the first more likely
+    mode_ish = np.asarray(losses.AnnealedMean(bins, 0.05)(logits))[0] * AB_SCALE
+    mean_ish = np.asarray(losses.AnnealedMean(bins, 1.0)(logits))[0] * AB_SCALE
+    assert mode_ish[0] == pytest.approx(40.0, abs=0.5)
+    assert 0 < mean_ish[0] < mode_ish[0]  # the mean drifts towards gray: the desaturation
+    offsets = np.zeros(len(bins), np.float32)
+    offsets[j] = 3.0  # a prior correction favouring the second colour flips the choice
+    corrected = np.asarray(losses.AnnealedMean(bins, 0.05, offsets)(logits))[0] * AB_SCALE
+    assert corrected[0] == pytest.approx(-40.0, abs=0.5)
+
+
+@pytest.mark.parametrize("kind, stride", [("mse", 1), ("l1", 2), ("classification", 4), ("classification", 1)])
+def test_each_loss_trains_a_step_and_saves_an_ab_model(kind, stride, bins, tmp_path):
+    keras.utils.set_random_seed(0)
+    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
+                         prior_correction=0.2, output_stride=stride)
+    head_bins = bins if kind == "classification" else None
+    model = build_model(config, 32, head_bins, np.linspace(0, 1, len(bins)) if head_bins is not None else None)
+    loss_fn = losses.make_loss(kind, head_bins, None)
+    optimizer = keras.optimizers.Adam(1e-2)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 32, 32, 1)).astype("float32")
+    y = np.tile(np.array([0.3, -0.2], np.float32), (4, 32, 32, 1))
+
+    def step():
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = tf.reduce_mean(loss_fn(y, model(x, training=True)))
+        optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables))
+        return float(value)
+
+    first = step()
+    for _ in range(4):
+        last = step()
+    assert last < first
+    path = tmp_path / "m.keras"
+    inference_model(model).save(path)
+    loaded = load_model(path)
+    assert loaded.output_shape == (None, 32, 32, 2)
+    expected = model(x, training=False)
+    expected = expected[0] if kind == "classification" else expected
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(expected), atol=1e-5)

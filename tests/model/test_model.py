@@ -1,0 +1,71 @@
+import keras
+import numpy as np
+import pytest
+
+from colorizer.core.config import ModelParams
+from colorizer.evaluation.metrics import ab_accuracy
+from colorizer.model.modelio import UnsafeModel, load_model
+from colorizer.model.network import build_model
+
+
+def config(**overrides):
+    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none", "temperature": 0.38, "prior_correction": 0.0,
+            "output_stride": 1}
+    return ModelParams(**{**base, **overrides})
+
+
+@pytest.mark.parametrize(
+    "arch, skips, size, stride, norm",
+    [("hybrid", True, 32, 1, "batch"), ("hybrid", False, 40, 2, "group"), ("hybrid", True, 64, 8, "none"),
+     ("autoencoder", True, 32, 4, "batch"), ("autoencoder", False, 64, 1, "group")],
+)
+def test_output_shape_and_range(arch, skips, size, stride, norm):
+    model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm), size)
+    out = model.predict(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32"), verbose=0)
+    assert out.shape == (2, size, size, 2)
+    assert out.dtype == np.float32 and np.all(np.abs(out) <= 1)
+
+
+def test_hybrid_has_a_fused_global_branch():
+    hybrid, plain = build_model(config(), 32), build_model(config(arch="autoencoder"), 32)
+    names = {layer.name for layer in hybrid.layers}
+    assert {"global_pool", "global_dense", "fusion_concat"} <= names
+    assert "fusion_concat" not in {layer.name for layer in plain.layers}
+    assert hybrid.count_params() > plain.count_params()
+
+
+@pytest.mark.parametrize("arch", ["hybrid", "autoencoder"])
+def test_one_training_step_reduces_loss(arch):
+    keras.utils.set_random_seed(0)
+    model = build_model(config(arch=arch), 32)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", metrics=[ab_accuracy(10.0)])
+    x = np.random.default_rng(1).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
+    y = np.tile(np.array([0.2, -0.3], np.float32), (8, 32, 32, 1))
+    first = model.train_on_batch(x, y, return_dict=True)["loss"]
+    for _ in range(5):
+        last = model.train_on_batch(x, y, return_dict=True)["loss"]
+    assert last < first
+
+
+def test_saved_model_reloads_in_safe_mode(tmp_path):
+    model = build_model(config(), 32)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = load_model(path)
+    x = np.zeros((1, 32, 32, 1), np.float32)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_models_with_embedded_code_are_refused(tmp_path):
+    inputs = keras.Input((32, 32, 1))
+    outputs = keras.layers.Lambda(lambda t: t * 2)(inputs)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(UnsafeModel, match="Lambda"):
+        load_model(path)
+    legacy = tmp_path / "old.h5"
+    legacy.write_bytes(b"\x89HDF")
+    with pytest.raises(UnsafeModel, match="only .keras"):
+        load_model(legacy)
+    with pytest.raises(FileNotFoundError, match="dvc repro train"):
+        load_model(tmp_path / "missing.keras")

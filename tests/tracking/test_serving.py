@@ -1,0 +1,133 @@
+"""A real `mlflow server` and a real `mlflow models serve`, both on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import colour_image, image_bytes
+from PIL import Image
+from project import BIN, stage_env
+
+pytestmark = pytest.mark.e2e
+EXPERIMENT = "landscape-colorization"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited early: {process.stdout.read()[-3000:]}"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} not up after {timeout} s")
+
+
+def rest(base: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        base + path, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/health", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def trained(server, tmp_path_factory, tiny_data):
+    """Two training runs (lr 0.001, and 0.002 as DVC experiment "via-server") logged to the server;
+    returns the second run's run-info file."""
+    from conftest import tiny_params
+
+    from colorizer.evaluation.evaluate import evaluate
+    from colorizer.training.train import train
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", server)
+    try:
+        for lr, name in ((0.001, None), (0.002, "via-server")):
+            if name:
+                patch.setenv("DVC_EXP_NAME", name)
+            root = tmp_path_factory.mktemp(f"run-{lr}")
+            params = tiny_params(root, {"lr": lr})
+            train(params, shards=Path(tiny_data.paths.shards), root=root)
+            evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+        yield Path(params.paths.run_info)
+    finally:
+        patch.undo()
+
+
+def test_runs_reach_the_tracking_server(server, trained):
+    experiment = rest(server, f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}")
+    found = rest(server, "/api/2.0/mlflow/runs/search",
+                 {"experiment_ids": [experiment["experiment"]["experiment_id"]]})["runs"]
+    assert len(found) == 2
+    by_lr = {}
+    for run in found:
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        by_lr[params["lr"]] = run
+    assert set(by_lr) == {"0.001", "0.002"}
+    assert by_lr["0.002"]["info"]["run_name"] == "via-server"
+    for run in found:
+        run_id = run["info"]["run_id"]
+        history = rest(server, f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=val/mse")
+        assert [m["step"] for m in history["metrics"]] == [1, 2]
+        listed = rest(server, f"/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=samples")
+        assert {"samples/epoch_002.png", "samples/grid.png"} <= {f["path"] for f in listed["files"]}
+        assert run["info"]["status"] == "FINISHED"
+
+
+def test_served_model_colorizes_a_grayscale_photo(server, trained, tmp_path):
+    run_id = json.loads(trained.read_text())["run_id"]
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "mlflow"), "models", "serve", "-m", f"runs:/{run_id}/model", "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env={**stage_env(), "MLFLOW_TRACKING_URI": server}, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + "/ping", process, timeout=180)
+        gray = np.asarray(Image.fromarray(colour_image(4, 60)).convert("L"))[:, :45]
+        photo = base64.b64encode(image_bytes(gray, "JPEG")).decode()
+        answer = rest(base, "/invocations", {"dataframe_records": [{"image": photo}]})
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    colorized = Image.open(io.BytesIO(base64.b64decode(answer["predictions"][0]["image"])))
+    assert colorized.mode == "RGB" and colorized.size == (45, 60)

@@ -1,0 +1,86 @@
+"""Runs killed at any point leave nothing that looks complete, and pick up where they stopped."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from project import BIN, dvc, make_project, runs, stage_env, stages_run
+
+pytestmark = pytest.mark.e2e
+
+
+def start_stage(project: Path, stage: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "python"), f"stages/{stage}.py"], cwd=project, env=stage_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_killed_download_leaves_no_output_and_repro_recovers(tmp_path):
+    project = make_project(tmp_path, {"data": {"synthetic_per_class": 200}})
+    process = start_stage(project, "download")
+    partial = project / "data/.partial.raw"
+    wait_for(lambda: len(list(partial.glob("*/*/*.jpg"))) > 20)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (project / "data/raw").exists()  # only the hidden partial folder, never data/raw
+
+    assert stages_run(dvc(project, "repro", "download")) == ["download"]
+    assert not partial.exists()
+    assert len((project / "data/raw/manifest.csv").read_text().splitlines()) == 1 + 5 * 200
+
+
+def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path):
+    project = make_project(tmp_path, {"train": {"epochs": 4}, "data": {"synthetic_per_class": 25}})
+    dvc(project, "repro", "shard")
+    process = start_stage(project, "train")
+    state = project / "models/checkpoints/state.json"
+    wait_for(lambda: state.exists())
+    process.send_signal(signal.SIGKILL)  # mid-way through the second epoch
+    process.wait()
+    killed_after = json.loads(state.read_text())["epoch"]
+    assert 1 <= killed_after < 4
+    assert not (project / "models/model.keras").exists()
+
+    output = dvc(project, "repro")
+    assert f"resuming after epoch {killed_after}" in output
+    assert stages_run(output) == ["train", "evaluate"]
+    summary = json.loads((project / "metrics/train.json").read_text())
+    assert summary["epochs"] == 4
+    history = (project / "metrics/history.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in history] == [1, 2, 3, 4]
+    assert not state.parent.exists()  # resume state removed once training finished
+
+    client, found = runs(project)
+    assert len(found) == 1  # resumed, not duplicated
+    run = found[0]
+    assert run.info.status == "FINISHED"
+    assert sorted({m.step for m in client.get_metric_history(run.info.run_id, "val/mse")}) == [1, 2, 3, 4]
+    assert "test/accuracy" in run.data.metrics
+
+
+def test_pool_workers_die_with_a_killed_stage(tmp_path):
+    import psutil
+
+    project = make_project(tmp_path, {"data": {"synthetic_per_class": 200}})
+    process = start_stage(project, "download")
+    partial = project / "data/.partial.raw"
+    wait_for(lambda: len(list(partial.glob("*/*/*.jpg"))) > 20)
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert children  # the decode workers
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
