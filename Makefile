@@ -45,7 +45,9 @@ bench: install
 bench-quality: install
 	cd bench && ../$(BIN)/python quality.py --data $(abspath $(BENCH_DATA))
 
+# Prints the address that opens the experiment's runs table (MLflow 3 opens a GenAI overview otherwise).
 ui: install
+	@$(BIN)/python -m colorizer.evaluation.summary --ui-link
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 lock: install

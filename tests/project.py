@@ -56,6 +56,17 @@ def runs(project: Path):
     return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
 
 
+def image_steps(client, run_id: str) -> set[tuple[str, int]]:
+    """(key, step) of each step-aware image of a run (MLflow stores images/<key>+step+<n>+...png)."""
+    found = set()
+    for artifact in client.list_artifacts(run_id, "images"):
+        name = artifact.path.split("/", 1)[1]
+        if name.endswith(".png"):
+            key, _, step = name.split("+")[:3]
+            found.add((key.replace("~", "/"), int(step)))
+    return found
+
+
 def stage_env() -> dict:
     """The environment DVC gives stage commands: the venv first on PATH, no outside MLflow store."""
     env = {**git_env(), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "2"}

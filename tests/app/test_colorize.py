@@ -80,3 +80,13 @@ def test_console_script_is_installed(model_file, photos, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "scan.png").is_file()
     assert "\r" not in result.stderr  # captured output: plain progress lines, no carriage returns
+
+
+def test_info_prints_the_model_card_beside_the_model(tmp_path, capsys):
+    model = tmp_path / "models" / "model.keras"
+    model.parent.mkdir()
+    assert main(["--info", "--model", str(model)]) == 2  # evaluate has not written one yet
+    assert "no model card" in capsys.readouterr().err
+    (model.parent / "model_card.md").write_text("# Landscape colorizer\n\n**Known limits:** street scenes\n")
+    assert main(["--info", "--model", str(model)]) == 0
+    assert "**Known limits:** street scenes" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from project import STAGES, dvc, git_env, make_project, runs, stages_run
+from project import STAGES, dvc, git_env, image_steps, make_project, runs, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +41,12 @@ def test_repro_runs_every_stage_and_tracks_the_run(synthetic_project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert float(run.data.params["lr"]) == params["lr"] and run.data.params["model.arch"] == params["model"]["arch"]
     assert run.data.tags["data.source"] == "synthetic" and len(run.data.tags["git.commit"]) == 40
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/mse")] == [1, 2]
+    assert run.info.run_name == run.data.tags["git.commit"][:7] + " baseline"  # params as committed
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "epoch/val_mse")] == [1, 2]
     assert run.data.metrics["test/accuracy"] == pytest.approx(evaluation["accuracy"])
-    assert run.data.metrics["test/baseline/psnr"] == pytest.approx(evaluation["baseline"]["psnr"])
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
-    assert {"samples/epoch_001.png", "samples/epoch_002.png", "samples/grid.png"} <= artifacts
+    assert run.data.metrics["test/psnr_gray"] == pytest.approx(evaluation["baseline"]["psnr"])
+    assert {("samples", 1), ("samples", 2), ("samples/test", 2)} <= image_steps(client, run.info.run_id)
+    assert "Known limits" in (project / "models/model_card.md").read_text()
 
     assert stages_run(dvc(project, "repro")) == []  # everything cached
 
@@ -124,9 +125,8 @@ def test_queued_experiments_log_into_the_repository_store(synthetic_project):
     for name, run in queued.items():
         assert run.data.params["lr"] == name.split("-")[1]
         assert run.info.status == "FINISHED"
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/mse")] == [1, 2]
-        images = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
-        assert {"samples/epoch_002.png", "samples/grid.png"} <= images
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "epoch/train_mse")] == [1, 2]
+        assert {("samples", 2), ("samples/test", 2)} <= image_steps(client, run.info.run_id)
     assert not list(project.glob(".dvc/tmp/exps/*/mlflow.db"))  # nothing stranded in DVC's copies
 
 
@@ -169,7 +169,7 @@ def test_dvc_remote_round_trip_gives_byte_identical_outputs(synthetic_project, t
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(project), str(clone))
     dvc(clone, "pull")
-    for output in ("data/raw", "data/resized", "data/shards", "models/model.keras", "models/run.json",
+    for output in ("data/raw", "data/resized", "data/shards", "models/model.keras", "models/run.json", "models/model_card.md",
                    "metrics/history.csv", "metrics/samples"):
         assert digests(project / output) == digests(clone / output), output
     assert "Data and pipelines are up to date" in dvc(clone, "status")

@@ -1,4 +1,4 @@
-"""MLflow: what is logged, and what happens when the store is down."""
+"""MLflow: what is logged (what the UI is fed), and what happens when the store is down."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from project import image_steps
 
 from colorizer.core.workspace import repo_root
 from colorizer.tracking.tracker import (
+    EXPERIMENT_KIND,
     Tracker,
     TrackingUnavailable,
-    flatten_metrics,
+    changed_params,
     redact,
+    run_name,
+    runs_page,
+    shareable_source,
     tracking_uri,
 )
 
@@ -22,11 +27,37 @@ def test_redact_drops_credentials():
     assert redact("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
 
 
-def test_flatten_metrics_names():
-    tree = {"psnr": 25.0, "baseline": {"psnr": 24.0}, "per_class": {"sea (calm)": {"auc": 0.9}}, "nan": float("nan")}
-    assert flatten_metrics(tree, "test") == {
-        "test/psnr": 25.0, "test/baseline/psnr": 24.0, "test/per_class/sea _calm_/auc": 0.9,
-    }
+def test_a_path_source_is_logged_relative_to_the_repo_or_by_its_folder_name(tmp_path):
+    root = tmp_path / "repo"
+    assert shareable_source("synthetic", root) == "synthetic"
+    assert shareable_source("tfds:imagenette/160px", root) == "tfds:imagenette/160px"
+    assert shareable_source(str(root / "photos" / "landscapes"), root) == "photos/landscapes"
+    assert shareable_source("photos/landscapes", root) == "photos/landscapes"
+    assert shareable_source(str(tmp_path / "home" / "alice" / "landscapes"), root) == "landscapes"
+    assert shareable_source("../shared/data/landscapes", root) == "landscapes"
+
+
+def test_a_run_is_named_from_its_commit_and_the_params_that_differ(make_params, monkeypatch):
+    import yaml
+    from conftest import TINY, merge, repo_params_dict
+
+    from colorizer.tracking import tracker
+
+    committed = yaml.safe_dump(merge(repo_params_dict(), TINY))
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.setattr(tracker, "git_commit", lambda: "3f2a1bc9d0e8")
+    monkeypatch.setattr(tracker, "committed_file", lambda name: committed)
+    assert run_name(make_params()) == "3f2a1bc baseline"  # paths differ (tmp_path) but say nothing
+    changed = make_params({"lr": 0.0001, "train": {"epochs": 4}})
+    assert changed_params(changed, committed) == ["lr=0.0001", "train.epochs=4"]
+    assert run_name(changed) == "3f2a1bc lr=0.0001 train.epochs=4"
+    monkeypatch.setenv("DVC_EXP_NAME", "lower-lr")
+    assert run_name(changed) == "lower-lr"
+
+
+def test_ui_link_opens_the_runs_table_in_model_training_mode():
+    assert runs_page("7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+    assert runs_page(None) == "http://127.0.0.1:5000"  # no experiment yet: the front page
 
 
 def test_default_store_is_at_the_repo_root_even_inside_dvc_temp_copies(make_params, tmp_path, monkeypatch):
@@ -66,16 +97,17 @@ def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, t
     assert Path(params.paths.train_metrics).is_file()
     output = capsys.readouterr().out
     assert "MLflow logging failed (ConnectionError" in output
-    assert "model and DVC metrics were written regardless" in output and "samples/epoch_001.png" in output
+    assert "model and DVC metrics were written regardless" in output and "image samples step 1" in output
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_data):
-    """One tiny training run (with model registration on), shared by the tests below."""
+    """One tiny training run and its evaluation (with model registration on), shared by the tests below."""
     import os
 
     from conftest import tiny_params
 
+    from colorizer.evaluation.evaluate import evaluate
     from colorizer.training.train import train
 
     root = tmp_path_factory.mktemp("trained")
@@ -84,6 +116,7 @@ def trained_run(tmp_path_factory, tiny_data):
     try:
         params = tiny_params(root, {"mlflow": {"register": True}})
         train(params, shards=Path(tiny_data.paths.shards), root=root)
+        evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
         tracker = Tracker(params.mlflow, root)
         [run] = tracker.client.search_runs([tracker.experiment_id()])
         yield params, tracker, run
@@ -94,13 +127,76 @@ def trained_run(tmp_path_factory, tiny_data):
             os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
-def test_train_logs_params_curves_samples_and_data_report(trained_run):
+def test_experiment_is_marked_for_model_training(trained_run):
+    _, tracker, _ = trained_run
+    key, kind = EXPERIMENT_KIND
+    assert tracker.client.get_experiment(tracker.experiment_id()).tags[key] == kind == "custom_model_development"
+
+
+def test_curves_lead_and_the_run_stays_under_25_metrics(trained_run):
     _, tracker, run = trained_run
-    assert run.data.params["train.epochs"] == "2" and run.data.params["data.image_size"] == "32"
-    assert run.data.metrics["data/images/train"] == 30 and run.data.metrics["data/skipped"] == 0
-    artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id, "samples")}
-    assert artifacts == {"samples/epoch_001.png", "samples/epoch_002.png"}
+    names = set(run.data.metrics)
+    assert len(names) <= 25, sorted(names)
+    curves = {f"epoch/{n}" for n in ("train_loss", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "lr")}
+    assert curves <= names
+    assert [m.step for m in tracker.client.get_metric_history(run.info.run_id, "epoch/val_mse")] == [1, 2]
+    assert not any(n.startswith(("data/", "test/per_class")) for n in names)
+    # The UI sorts chart sections by the name before the last "/": the curves' section comes first.
+    assert sorted({n.rsplit("/", 1)[0] for n in names})[0] == "epoch"
+    for metric in ("psnr", "accuracy", "acc5", "auc", "colorfulness_ratio", "cast"):
+        assert {f"test/{metric}", f"test/{metric}_gray"} <= names
+    assert run.data.metrics["test/colorfulness_ratio_gray"] == pytest.approx(0, abs=1e-3)  # gray has no colour
+
+
+def test_data_is_a_dataset_input_named_by_source_and_manifest_digest(trained_run, tiny_data):
+    import hashlib
+    import json
+
+    _, _, run = trained_run
+    [data] = run.inputs.dataset_inputs
+    manifest = Path(tiny_data.paths.raw) / "manifest.csv"
+    assert data.dataset.name == "synthetic"
+    assert data.dataset.digest == hashlib.sha256(manifest.read_bytes()).hexdigest()[:12]
+    profile = json.loads(data.dataset.profile)
+    assert profile["train images"] == 30 and profile["skipped"] == 0 and profile["duplicates"] == 0
+    assert {t.key: t.value for t in data.tags}["mlflow.data.context"] == "training"
+
+
+def test_sample_grids_are_step_aware_images(trained_run):
+    _, tracker, run = trained_run
+    assert image_steps(tracker.client, run.info.run_id) == {("samples", 1), ("samples", 2),
+                                                                   ("samples/test", 2)}
+    assert not tracker.client.list_artifacts(run.info.run_id, "samples")  # no loose PNGs any more
     assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "data")] == ["data/data_report.json"]
+
+
+def test_per_class_results_are_one_table(trained_run):
+    _, tracker, run = trained_run
+    table = tracker.client.load_table(run.info.experiment_id, "evaluation/per_class.json", run_ids=[run.info.run_id])
+    assert set(table["class"]) == {"coast", "desert", "forest", "glacier", "mountains"}
+    assert {"images", "accuracy", "accuracy_gray", "psnr", "psnr_gray", "cast"} <= set(table.columns)
+    assert table["images"].sum() == 10
+
+
+def test_nothing_machine_specific_is_logged(trained_run):
+    params, tracker, run = trained_run
+    root = str(Path(params.paths.model).parents[1])
+    values = {**run.data.tags, **run.data.params}
+    leaks = {k: v for k, v in values.items() if root in v or v.startswith("/")}
+    assert not leaks
+    assert "repo.root" not in run.data.tags and run.data.params["data.source"] == "synthetic"
+    assert not any(key.startswith("paths.") for key in run.data.params)
+
+
+def test_model_card_describes_the_run_and_its_registered_version(trained_run):
+    params, tracker, run = trained_run
+    card = run.data.tags["mlflow.note.content"]
+    for part in ("trained on synthetic", "30 train", "`lr=0.002`", "| PSNR (dB) |", "Known limits",
+                 "Never saw buildings", "32x32"):
+        assert part in card, part
+    [version] = tracker.client.search_model_versions("name='landscape-colorizer'")
+    assert version.description == card
+    assert Path(params.paths.model_card).read_text() == card
 
 
 def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(trained_run):

@@ -67,7 +67,7 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     assert len(found) == 1  # resumed, not duplicated
     run = found[0]
     assert run.info.status == "FINISHED"
-    assert sorted({m.step for m in client.get_metric_history(run.info.run_id, "val/mse")}) == [1, 2, 3, 4]
+    assert sorted({m.step for m in client.get_metric_history(run.info.run_id, "epoch/val_mse")}) == [1, 2, 3, 4]
     assert "test/accuracy" in run.data.metrics
 
 

@@ -1,6 +1,7 @@
 """`colorize`: the trained model on your own black-and-white photos, at full resolution.
 
     colorize PHOTO_OR_FOLDER... [--model PATH_OR_MLFLOW_URI] [--out DIR] [--compare]
+    colorize --info [--model PATH]     # the model card: data, params, test results, limits
 
 Any size, mode and common format (JPEG, PNG, TIFF, WebP, ...) is accepted;
 colour photos are converted to gray first (see `model/inference.py` for how).
@@ -85,8 +86,24 @@ def _project_store() -> str | None:
         return os.environ.get("MLFLOW_TRACKING_URI")
 
 
+def print_model_card(model: str) -> int:
+    """The card evaluate writes beside the model (tracking/model_card.py)."""
+    from colorizer.tracking.model_card import card_path
+
+    path = card_path(model)
+    if not path.is_file():
+        print(f"colorize: no model card at {path} (evaluate writes it: dvc repro evaluate)", file=sys.stderr)
+        return 2
+    print(path.read_text(), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.info:
+        return print_model_card(args.model)
+    if not args.inputs:
+        _parser().error("give photos or folders to colorize (or --info)")
     inputs = find_inputs(args.inputs)
     if not inputs:
         print("colorize: no input files found", file=sys.stderr)
@@ -136,7 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="colorize", description="Colorize black-and-white photos with a trained landscape colorizer."
     )
-    parser.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER", help="image files or folders of them")
+    parser.add_argument("inputs", nargs="*", metavar="PHOTO_OR_FOLDER", help="image files or folders of them")
+    parser.add_argument("--info", action="store_true",
+                        help="print the model card (data, params, test results, limits) of --model and exit")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f".keras file or MLflow model URI such as runs:/<run id>/model (default {DEFAULT_MODEL})")
     parser.add_argument("--out", default="colorized", help="output folder (default ./colorized)")

@@ -38,6 +38,7 @@ class PathParams:
     eval_metrics: str
     data_report: str
     samples: str
+    model_card: str
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,14 @@ def git_commit(path: str | Path | None = None) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def committed_file(name: str, path: str | Path | None = None) -> str | None:
+    """`name` as committed at HEAD (`git show HEAD:<name>`), or None outside git or when absent."""
+    try:
+        result = subprocess.run(
+            ["git", "show", f"HEAD:{name}"], cwd=path or os.getcwd(), capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None

@@ -1,8 +1,10 @@
 """Stage `evaluate`: score the model on the test split next to the gray baseline.
 
 Writes `paths.eval_metrics` (model metrics, `baseline` with the same keys for
-ab = 0, `per_class`), the sample grid under `paths.samples`, and logs all of it
-into the training run in MLflow.
+ab = 0, `per_class`), the sample grid under `paths.samples` and the model card beside
+the model, and logs them into the training run in MLflow: the headline metrics next to
+the gray baseline's, the per-class results as one table, the grid as a step-aware image,
+the card as the run's (and registered versions') description.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from colorizer.data.lab import AB_SCALE, normalise_l
 from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import ColorMetrics
 from colorizer.model.modelio import load_model
-from colorizer.tracking.tracker import Tracker, flatten_metrics
+from colorizer.tracking import model_card
+from colorizer.tracking.tracker import Tracker, shareable_params, shareable_source
 
 GRID_FILE = "grid.png"
+# The MLflow image key of the test grid; logged at the last epoch's step, beside the per-epoch "samples".
+TEST_SAMPLES_KEY = "samples/test"
+PER_CLASS_TABLE = "evaluation/per_class.json"
 
 
 def evaluate(params: Params, shards: Path, root: Path) -> dict:
@@ -50,7 +56,13 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     grid_path = Path(paths.samples) / GRID_FILE
     with atomic.output_file(grid_path, "wb") as handle:
         image.save(handle, format="PNG")
-    _log(tracker, json.loads(Path(paths.run_info).read_text())["run_id"], result, grid_path, paths.eval_metrics)
+    card = model_card.render(shareable_params(params, root),
+                             model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root)),
+                             result)
+    with atomic.output_file(paths.model_card) as handle:
+        handle.write(card)
+    tracker.resume(json.loads(Path(paths.run_info).read_text())["run_id"])
+    _log(tracker, result, image, params.train.epochs, card, paths.eval_metrics)
     return result
 
 
@@ -66,11 +78,33 @@ def score_test_split(model, shards: Path, threshold: float, batch_size: int, eac
     return scores.summary()
 
 
-def _log(tracker: Tracker, run_id: str, result: dict, grid_path: Path, metrics_path: str) -> None:
-    tracker.resume(run_id)
-    tracker.log_metrics(flatten_metrics(result, "test"))
-    tracker.log_artifact(grid_path, "samples")
+def headline_metrics(result: dict) -> dict[str, float]:
+    """`test/<m>` and, beside it in the UI's sorted charts, `test/<m>_gray` (the gray baseline)."""
+    metrics = {}
+    for name, (model, gray) in model_card.headline(result).items():
+        metrics[f"test/{name}"], metrics[f"test/{name}_gray"] = model, gray
+    return {name: value for name, value in metrics.items() if value == value}  # NaN is left out
+
+
+def per_class_table(result: dict):
+    """One row per class: images and each headline metric with the gray baseline's."""
+    import pandas as pd
+
+    rows = []
+    for name, scores in result["per_class"].items():
+        row = {"class": name, "images": scores["images"]}
+        for metric, (model, gray) in model_card.headline(scores).items():
+            row[metric], row[f"{metric}_gray"] = round(model, 4), round(gray, 4)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _log(tracker: Tracker, result: dict, grid, epochs: int, card: str, metrics_path: str) -> None:
+    tracker.log_metrics(headline_metrics(result))
+    tracker.log_table(per_class_table(result), PER_CLASS_TABLE)
+    tracker.log_image(grid, TEST_SAMPLES_KEY, step=epochs)
     tracker.log_artifact(metrics_path, "metrics")
+    tracker.describe(card)
     tracker.finish()
     tracker.report_failures()
-    print(f"evaluate: logged into MLflow run {run_id} ({tracker.display_uri})", flush=True)
+    print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)

@@ -7,6 +7,7 @@ Images that fail to decode are skipped and listed in the data report.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from colorizer.core import atomic
@@ -75,4 +76,7 @@ def _data_report(raw: Path, counts: dict, skipped: list[dict]) -> dict:
     report["skipped_count"] = len(report["skipped"])
     report["duplicates_count"] = len(report["duplicates"])
     report["warnings_count"] = len(report["warnings"])
+    # Names the data that later stages (and the MLflow dataset input) trained on; they read the
+    # shards' copy of this report, not data/raw.
+    report["manifest_sha256"] = hashlib.sha256((Path(raw) / raw_format.MANIFEST).read_bytes()).hexdigest()
     return report

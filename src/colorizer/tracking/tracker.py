@@ -5,12 +5,18 @@ Store: `MLFLOW_TRACKING_URI` when set; otherwise the SQLite file `mlflow.store`
 `mlflow.artifacts` beside it, also when DVC runs the stage in a temporary copy
 of the repository. `mlflow ui` started at the repo root shows every run.
 
-Metric names: `train/<m>` and `val/<m>` per epoch, `test/<m>` from evaluate,
-`test/baseline/<m>` for the gray baseline, `test/per_class/<class>/<m>`.
+What the MLflow UI is fed (its chart view sorts sections by the name before the last
+`/`, so the names below put the curves first): `epoch/<split>_<m>` and `epoch/lr` per
+epoch; `test/<m>` from evaluate with `test/<m>_gray` (the gray baseline) beside it;
+`model/*` once. Per-class results are a table (`evaluation/per_class.json`), the data a
+dataset input, the sample grids step-aware images (key `samples`), so that runs can be
+compared side by side. Nothing machine-specific is logged: a shared server sees no
+local paths.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,13 +25,17 @@ import time
 from pathlib import Path
 
 from colorizer.core.config import MlflowParams, Params
-from colorizer.core.workspace import git_commit
+from colorizer.core.workspace import committed_file, git_commit
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 # What a served model needs, pinned to the versions that trained it.
 _SERVING_PACKAGES = ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pillow", "pandas")
-# MLflow allows letters, digits and `_-. /` in metric names; class names may hold anything.
-_UNSAFE = re.compile(r"[^\w\-. ]")
+# MLflow 3 opens an experiment on its GenAI overview; versions that read this tag open the runs.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# Shown as the run's description in the UI (and used for the model card).
+DESCRIPTION_TAG = "mlflow.note.content"
+UI_ADDRESS = "http://127.0.0.1:5000"
+_NAMED_SOURCES = ("synthetic", "kaggle", "tfds:")
 
 
 def tracking_uri(config: MlflowParams, root: Path) -> str:
@@ -48,9 +58,8 @@ def artifact_root(config: MlflowParams, root: Path) -> str | None:
 def run_tags(params: Params, root: Path) -> dict[str, str]:
     tags = {
         "git.commit": git_commit() or "unknown",
-        "data.source": params.data.source,
+        "data.source": shareable_source(params.data.source, root),
         "model.arch": params.model.arch,
-        "repo.root": str(root),
     }
     for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if os.environ.get(env):
@@ -58,21 +67,59 @@ def run_tags(params: Params, root: Path) -> dict[str, str]:
     return tags
 
 
-def run_name() -> str | None:
-    """The DVC experiment's name when DVC runs one; MLflow picks a name otherwise."""
-    return os.environ.get("DVC_EXP_NAME") or None
+def shareable_source(source: str, root: Path) -> str:
+    """`data.source` as a shared server may see it: a folder or archive inside the repository
+    relative to it, one outside it by its last name only (no user names, no mount points)."""
+    if source.startswith(_NAMED_SOURCES):
+        return source
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else Path(root) / path
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
-def flatten_metrics(tree: dict, prefix: str) -> dict[str, float]:
-    """{"baseline": {"psnr": 24.1}} -> {"<prefix>/baseline/psnr": 24.1}; NaN is left out."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}/{_UNSAFE.sub('_', str(key))}"
-        if isinstance(value, dict):
-            flat.update(flatten_metrics(value, name))
-        elif isinstance(value, (int, float)) and value == value:
-            flat[name] = float(value)
+def shareable_params(params: Params, root: Path) -> dict[str, str]:
+    flat = {key: str(value) for key, value in params.flat().items() if not key.startswith("paths.")}
+    flat["data.source"] = shareable_source(params.data.source, root)
     return flat
+
+
+def run_name(params: Params) -> str:
+    """The DVC experiment's name when DVC runs one; otherwise what the run is: the short
+    commit and the params that differ from the committed params.yaml (`3f2a1bc lr=0.0001`),
+    or `3f2a1bc baseline`. MLflow's own names ("traveling-calf-604") tell runs apart by nothing."""
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    commit = (git_commit() or "uncommitted")[:7]
+    changed = changed_params(params, committed_file("params.yaml"))
+    return f"{commit} {' '.join(changed) if changed else 'baseline'}"[:250]
+
+
+def changed_params(params: Params, committed_yaml: str | None) -> list[str]:
+    """`key=value` for each param that differs from `committed_yaml` (paths aside: they say
+    where outputs go, not what was trained)."""
+    import yaml
+
+    from colorizer.core.config import ParamError, params_from_dict
+
+    if committed_yaml is None:
+        return []
+    try:
+        committed = params_from_dict(yaml.safe_load(committed_yaml) or {}).flat()
+    except (ParamError, yaml.YAMLError):
+        return []  # the committed file predates today's schema: nothing to compare with
+    return [f"{key}={value}" for key, value in sorted(params.flat().items())
+            if not key.startswith("paths.") and committed.get(key) != value]
+
+
+def runs_page(experiment_id: str | None, address: str = UI_ADDRESS) -> str:
+    """The UI address that opens the experiment's runs table (model-training mode, not the
+    GenAI overview MLflow 3 opens by default)."""
+    if experiment_id is None:
+        return address
+    return f"{address}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 class TrackingUnavailable(RuntimeError):
@@ -115,16 +162,26 @@ class Tracker:
 
     def experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.config.experiment)
-        if experiment is not None:
-            return experiment.experiment_id
-        return self.client.create_experiment(
-            self.config.experiment, artifact_location=artifact_root(self.config, self.root)
-        )
+        if experiment is None:
+            return self.client.create_experiment(
+                self.config.experiment, artifact_location=artifact_root(self.config, self.root),
+                tags=dict([EXPERIMENT_KIND]),
+            )
+        key, kind = EXPERIMENT_KIND
+        if experiment.tags.get(key) != kind:  # an experiment made by hand or by an older version
+            self.client.set_experiment_tag(experiment.experiment_id, key, kind)
+        return experiment.experiment_id
+
+    def existing_experiment_id(self) -> str | None:
+        """The experiment's id, or None before the first run (creates nothing)."""
+        experiment = self.client.get_experiment_by_name(self.config.experiment)
+        return experiment.experiment_id if experiment else None
 
     def start(self, params: Params) -> str:
-        run = self.client.create_run(self.experiment_id(), run_name=run_name(), tags=run_tags(params, self.root))
+        run = self.client.create_run(self.experiment_id(), run_name=run_name(params),
+                                     tags=run_tags(params, self.root))
         self.run_id = run.info.run_id
-        entries = [self.mlflow.entities.Param(k, str(v)) for k, v in sorted(params.flat().items())]
+        entries = [self.mlflow.entities.Param(k, v) for k, v in sorted(shareable_params(params, self.root).items())]
         self.client.log_batch(self.run_id, params=entries)
         return self.run_id
 
@@ -139,8 +196,33 @@ class Tracker:
         batch = [self.mlflow.entities.Metric(k, float(v), now, step or 0) for k, v in sorted(metrics.items())]
         self._tolerant("metrics", self.client.log_batch, self.run_id, metrics=batch)
 
-    def log_image(self, image, artifact_file: str) -> None:
-        self._tolerant(artifact_file, self.client.log_image, self.run_id, image, artifact_file)
+    def log_image(self, image, key: str, step: int) -> None:
+        """A step-aware image: the UI's chart view shows one `key` per chart, runs side by
+        side, with a slider over the steps."""
+        self._tolerant(f"image {key} step {step}", self.client.log_image, self.run_id, image, key=key, step=step)
+
+    def log_table(self, table, artifact_file: str) -> None:
+        """A pandas DataFrame the UI shows as a table (run page, Artifacts and evaluation views)."""
+        self._tolerant(artifact_file, self.client.log_table, self.run_id, table, artifact_file)
+
+    def log_dataset(self, name: str, source: str, digest: str, profile: dict, context: str = "training") -> None:
+        """The data as an MLflow dataset input: the runs table's Dataset column names it."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        kind = "local" if not source.startswith(_NAMED_SOURCES) else source.split(":")[0]
+        dataset = Dataset(name=name, digest=digest, source_type=kind, source=json.dumps({"uri": source}),
+                          profile=json.dumps(profile))
+        inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])]
+        self._tolerant("dataset", self.client.log_inputs, self.run_id, datasets=inputs)
+
+    def describe(self, text: str) -> None:
+        """The run's description and that of every registered version of its model (the model card)."""
+        self._tolerant("description", self._describe, text)
+
+    def _describe(self, text: str) -> None:
+        self.client.set_tag(self.run_id, DESCRIPTION_TAG, text)
+        for version in self.client.search_model_versions(f"run_id='{self.run_id}'"):
+            self.client.update_model_version(version.name, version.version, description=text)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._tolerant(str(path), self.client.log_artifact, self.run_id, str(path), artifact_path)
@@ -165,9 +247,12 @@ class Tracker:
         self.mlflow.set_tracking_uri(self.uri)
         with self.mlflow.start_run(run_id=self.run_id), tempfile.TemporaryDirectory() as code:
             package = _served_code(Path(code))
+            # MLflow writes this file's absolute path into MLmodel (model_code_path): a temporary
+            # copy keeps the user's checkout path off a shared server (loading uses the copy inside the model).
+            model_code = Path(shutil.copy2(pyfunc.__file__, Path(code) / "pyfunc.py"))
             self.mlflow.pyfunc.log_model(
                 name="model",
-                python_model=str(Path(pyfunc.__file__)),
+                python_model=str(model_code),
                 artifacts={pyfunc.ARTIFACT: str(keras_path)},
                 code_paths=[str(package)],
                 signature=ModelSignature(inputs=column, outputs=column),

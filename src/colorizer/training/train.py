@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import time
 from pathlib import Path
@@ -33,10 +32,13 @@ from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
 from colorizer.model import losses
 from colorizer.model.network import ab_of, build_model, inference_model
-from colorizer.tracking.tracker import Tracker
+from colorizer.tracking import model_card
+from colorizer.tracking.tracker import Tracker, shareable_params, shareable_source
 from colorizer.training import checkpoint, distribute
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
+# The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI).
+SAMPLES_KEY = "samples"
 
 
 def train(params: Params, shards: Path, root: Path) -> dict | None:
@@ -66,6 +68,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     batches = iter(_distributed_training_data(devices, shards, params))
     for epoch in range(resumed.epoch if resumed else 0, config.epochs):
         row = _one_epoch(epoch, step, batches, steps, validate, shards, params)
+        row["lr"] = _learning_rate(optimizer)
         if devices.is_chief:
             log.add(row, model)
             saver.save(epoch + 1, model, optimizer, log.rows)
@@ -73,6 +76,8 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
         return None
     summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
     _publish(params, tracker, model, summary, log.fixed.gray_png(0))
+    tracker.describe(_model_card(params, shards, tracker.root))
+    tracker.report_failures()
     return summary
 
 
@@ -102,9 +107,8 @@ def _publish(params: Params, tracker: Tracker, model, summary: dict, example_png
     tracker.log_model(Path(paths.model), example_png, params.mlflow.model_name if params.mlflow.register else None)
     atomic.write_json(paths.train_metrics, summary)
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
-    tracker.log_metrics({"train/seconds": summary["seconds"], "model/parameters": summary["parameters"]})
+    tracker.log_metrics({"model/train_seconds": summary["seconds"], "model/parameters": summary["parameters"]})
     checkpoint.clear(Path(paths.checkpoints))
-    tracker.report_failures()
 
 
 def _model_and_loss(params: Params, image_size: int, shards: Path):
@@ -205,7 +209,7 @@ def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> 
     else:
         checkpoint.clear(Path(params.paths.checkpoints))
         tracker.start(params)
-        _log_data_report(tracker, shard_format.data_report_path(shards))
+        _log_data(tracker, params, shards)
     print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
 
 
@@ -252,13 +256,22 @@ def _summary(model, rows: list[dict], meta: dict, seconds: float, resumed, devic
     }
 
 
-def _log_data_report(tracker: Tracker, report_path: Path) -> None:
-    """What went into training: image counts and everything left out, with reasons."""
-    report = json.loads(report_path.read_text())
-    counts = {f"data/images/{split}": n for split, n in report["images"].items()}
-    tracker.log_metrics({**counts, "data/skipped": report["skipped_count"],
-                         "data/duplicates": report["duplicates_count"]})
-    tracker.log_artifact(report_path, "data")
+def _learning_rate(optimizer) -> float:
+    """The rate the schedule has reached (the LossScaleOptimizer passes it through)."""
+    return float(np.asarray(optimizer.learning_rate))
+
+
+def _log_data(tracker: Tracker, params: Params, shards: Path) -> None:
+    """What went into training: a dataset input (source, manifest digest, counts per split,
+    images left out), and the data report listing every image left out, with reasons."""
+    data = model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, tracker.root))
+    tracker.log_dataset(data.name, data.name, data.digest, data.profile())
+    tracker.log_artifact(shard_format.data_report_path(shards), "data")
+
+
+def _model_card(params: Params, shards: Path, root: Path) -> str:
+    """The card before evaluate: data, params and limits (evaluate adds the test results)."""
+    return model_card.render(shareable_params(params, root), model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root)), test=None)
 
 
 class EpochLog:
@@ -273,11 +286,12 @@ class EpochLog:
     def add(self, row: dict, model) -> None:
         self.rows.append({key: row[key] for key in HISTORY_FIELDS})
         _write_history(self.path, self.rows)
-        metrics = {f"{split}/{name}": row[f"{split}_{name}"] for split in ("train", "val") for name in ("mse", "accuracy")}
-        self.tracker.log_metrics({**metrics, "train/loss": row["train_loss"]}, step=row["epoch"])
+        # "epoch/..." sorts first among the UI's chart sections, so the curves lead the chart view.
+        curves = ("train_loss", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "lr")
+        self.tracker.log_metrics({f"epoch/{name}": row[name] for name in curves}, step=row["epoch"])
         if row["epoch"] % self.every == 0 or row["epoch"] == self.epochs:
             image = samples.grid(self.fixed, {"predicted": self.fixed.predict(model)}, title=f"epoch {row['epoch']}")
-            self.tracker.log_image(image, f"samples/epoch_{row['epoch']:03d}.png")
+            self.tracker.log_image(image, SAMPLES_KEY, step=row["epoch"])
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
