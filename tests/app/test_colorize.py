@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import zipfile
 
 import numpy as np
 import pytest
@@ -80,3 +82,126 @@ def test_console_script_is_installed(model_file, photos, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "scan.png").is_file()
     assert "\r" not in result.stderr  # captured output: plain progress lines, no carriage returns
+
+
+# ----------------------------------------------------------------- outputs never lost or overwritten
+
+
+def write_photo(path, seed: int, size=(40, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(colour_image(seed, 48)).convert("L").resize(size).save(path)
+    return path
+
+
+def test_equal_names_from_two_folders_get_distinct_outputs(model_file, tmp_path, capsys):
+    a = write_photo(tmp_path / "a/x.jpg", seed=1, size=(40, 30))
+    b = write_photo(tmp_path / "b/x.jpg", seed=2, size=(30, 40))
+    out = tmp_path / "o"
+    assert main([str(a), str(b), "--model", str(model_file), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["x.png", "x_1.png"]
+    assert Image.open(out / "x.png").size == (40, 30) and Image.open(out / "x_1.png").size == (30, 40)
+    err = capsys.readouterr().err
+    assert "2 of 2 photos written" in err and f"{b} -> {out / 'x_1.png'}" in err
+
+
+def test_same_stem_in_one_folder_keeps_both_and_keeps_subfolders(model_file, tmp_path):
+    album = tmp_path / "album"
+    write_photo(album / "trip/x.jpg", seed=1, size=(40, 30))
+    write_photo(album / "trip/x.png", seed=2, size=(30, 40))
+    out = tmp_path / "o"
+    assert main([str(album), "--model", str(model_file), "--out", str(out), "--compare"]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["trip/x.png", "trip/x_1.png", "trip/x_1_compare.png", "trip/x_compare.png"]
+    assert Image.open(out / "trip/x.png").size == (40, 30)  # sorted input order: x.jpg first
+    assert Image.open(out / "trip/x_1.png").size == (30, 40)
+
+
+def test_an_input_is_never_overwritten(model_file, tmp_path, capsys):
+    album = tmp_path / "album"
+    photo = write_photo(album / "photo.png", seed=3)
+    before = photo.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main([str(album), "--model", str(model_file), "--out", str(album), *extra]) == 2
+        assert photo.read_bytes() == before
+        assert f"{photo} is one of the input photos" in capsys.readouterr().err
+
+
+def test_existing_outputs_need_overwrite(model_file, tmp_path, capsys):
+    photo = write_photo(tmp_path / "in/x.jpg", seed=4)
+    out = tmp_path / "o"
+    (out).mkdir()
+    (out / "x.png").write_bytes(b"earlier result")
+    assert main([str(photo), "--model", str(model_file), "--out", str(out)]) == 2
+    assert (out / "x.png").read_bytes() == b"earlier result"
+    err = capsys.readouterr().err
+    assert f"{out / 'x.png'} already exist" in err and "--overwrite" in err
+    assert main([str(photo), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 0
+    assert Image.open(out / "x.png").size == (40, 30)
+
+
+@pytest.mark.parametrize("option", [["--batch-size", "-1"], ["--batch-size", "0"], ["--max-pixels", "0"],
+                                    ["--batch-size", "two"]])
+def test_bad_options_are_refused_by_the_parser(model_file, tmp_path, option, capsys):
+    photo = write_photo(tmp_path / "x.jpg", seed=5)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(photo), "--model", str(model_file), "--out", str(tmp_path / "o"), *option])
+    assert exit_.value.code == 2
+    assert option[0] in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fifo_and_device_links_are_refused_not_read(model_file, tmp_path):
+    album = tmp_path / "album"
+    write_photo(album / "good.jpg", seed=6)
+    os.mkfifo(album / "pipe.png")
+    (album / "zero.png").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "given.jpg")
+    try:
+        result = subprocess.run(
+            [str(BIN / "colorize"), str(album), str(tmp_path / "given.jpg"), "--model", str(model_file),
+             "--out", str(tmp_path / "o")], env=stage_env(), capture_output=True, text=True, timeout=180,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("colorize blocked reading a FIFO or device")
+    assert result.returncode == 1, result.stderr
+    assert "1 of 4 photos written" in result.stderr
+    assert "pipe.png: not a regular file (a FIFO" in result.stderr
+    assert "zero.png: not a regular file (a character device" in result.stderr
+    assert "given.jpg: not a regular file (a FIFO" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["good.png"]
+
+
+# ----------------------------------------------------------------- malformed model files
+
+
+def bad_model_files(folder, good):
+    folder.mkdir()
+    (folder / "random.keras").write_bytes(np.random.default_rng(0).bytes(4096))
+    with zipfile.ZipFile(folder / "noconfig.keras", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    data = good.read_bytes()
+    (folder / "truncated.keras").write_bytes(data[: len(data) // 2])
+    return sorted(folder.iterdir())
+
+
+def test_malformed_model_files_get_one_clear_line(model_file, tmp_path, capsys):
+    from colorizer.model.modelio import BadModelFile, load_model
+
+    photo = write_photo(tmp_path / "x.jpg", seed=7)
+    for bad in bad_model_files(tmp_path / "models", model_file):
+        with pytest.raises(BadModelFile, match=rf"{bad}: not a readable \.keras model file"):
+            load_model(bad)
+        assert main([str(photo), "--model", str(bad), "--out", str(tmp_path / "o")]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert lines == [f"colorize: {bad}: " + lines[0].split(f"{bad}: ", 1)[1]] and "not a readable" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_malformed_model_from_the_console_has_no_traceback(model_file, tmp_path):
+    photo = write_photo(tmp_path / "x.jpg", seed=8)
+    bad = bad_model_files(tmp_path / "models", model_file)[-1]  # truncated.keras
+    result = subprocess.run([str(BIN / "colorize"), str(photo), "--model", str(bad), "--out", str(tmp_path / "o")],
+                            env=stage_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"colorize: {bad}: not a readable .keras model file" in result.stderr
