@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -42,10 +43,14 @@ TINY = {
 
 
 def tiny_params(root: Path, overrides: dict | None = None):
-    """The repo's params.yaml made tiny, with overrides, every path inside `root`."""
-    raw = merge(repo_params_dict(), TINY)
-    raw["paths"] = {key: str(root / value) for key, value in raw["paths"].items()}
-    return params_from_dict(merge(raw, overrides or {}))
+    """The repo's params.yaml made tiny, with overrides, every path inside `root`.
+
+    The params are validated as params.yaml would be (paths relative to the repo);
+    only then are the paths moved under `root`, which params.yaml itself may not do.
+    """
+    params = params_from_dict(merge(merge(repo_params_dict(), TINY), overrides or {}))
+    moved = {f.name: str(root / getattr(params.paths, f.name)) for f in dataclasses.fields(params.paths)}
+    return dataclasses.replace(params, paths=dataclasses.replace(params.paths, **moved))
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +93,182 @@ def test_info_prints_the_model_card_beside_the_model(tmp_path, capsys):
     (model.parent / "model_card.md").write_text("# Landscape colorizer\n\n**Known limits:** street scenes\n")
     assert main(["--info", "--model", str(model)]) == 0
     assert "**Known limits:** street scenes" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------- outputs never lost or overwritten
+
+
+def write_photo(path, seed: int, size=(40, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(colour_image(seed, 48)).convert("L").resize(size).save(path)
+    return path
+
+
+def test_equal_names_from_two_folders_get_distinct_outputs(model_file, tmp_path, capsys):
+    a = write_photo(tmp_path / "a/x.jpg", seed=1, size=(40, 30))
+    b = write_photo(tmp_path / "b/x.jpg", seed=2, size=(30, 40))
+    out = tmp_path / "o"
+    assert main([str(a), str(b), "--model", str(model_file), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["x.png", "x_1.png"]
+    assert Image.open(out / "x.png").size == (40, 30) and Image.open(out / "x_1.png").size == (30, 40)
+    err = capsys.readouterr().err
+    assert "2 of 2 photos written" in err and f"{b} -> {out / 'x_1.png'}" in err
+
+
+def test_same_stem_in_one_folder_keeps_both_and_keeps_subfolders(model_file, tmp_path):
+    album = tmp_path / "album"
+    write_photo(album / "trip/x.jpg", seed=1, size=(40, 30))
+    write_photo(album / "trip/x.png", seed=2, size=(30, 40))
+    out = tmp_path / "o"
+    assert main([str(album), "--model", str(model_file), "--out", str(out), "--compare"]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["trip/x.png", "trip/x_1.png", "trip/x_1_compare.png", "trip/x_compare.png"]
+    assert Image.open(out / "trip/x.png").size == (40, 30)  # sorted input order: x.jpg first
+    assert Image.open(out / "trip/x_1.png").size == (30, 40)
+
+
+def test_an_input_is_never_overwritten(model_file, tmp_path, capsys):
+    album = tmp_path / "album"
+    photo = write_photo(album / "photo.png", seed=3)
+    before = photo.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main([str(album), "--model", str(model_file), "--out", str(album), *extra]) == 2
+        assert photo.read_bytes() == before
+        assert f"{photo} is one of the input photos" in capsys.readouterr().err
+
+
+def test_existing_outputs_need_overwrite(model_file, tmp_path, capsys):
+    photo = write_photo(tmp_path / "in/x.jpg", seed=4)
+    out = tmp_path / "o"
+    (out).mkdir()
+    (out / "x.png").write_bytes(b"earlier result")
+    assert main([str(photo), "--model", str(model_file), "--out", str(out)]) == 2
+    assert (out / "x.png").read_bytes() == b"earlier result"
+    err = capsys.readouterr().err
+    assert f"{out / 'x.png'} already exist" in err and "--overwrite" in err
+    assert main([str(photo), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 0
+    assert Image.open(out / "x.png").size == (40, 30)
+
+
+@pytest.mark.parametrize("option", [["--batch-size", "-1"], ["--batch-size", "0"], ["--max-pixels", "0"],
+                                    ["--batch-size", "two"]])
+def test_bad_options_are_refused_by_the_parser(model_file, tmp_path, option, capsys):
+    photo = write_photo(tmp_path / "x.jpg", seed=5)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(photo), "--model", str(model_file), "--out", str(tmp_path / "o"), *option])
+    assert exit_.value.code == 2
+    assert option[0] in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fifo_and_device_links_are_refused_not_read(model_file, tmp_path):
+    album = tmp_path / "album"
+    write_photo(album / "good.jpg", seed=6)
+    os.mkfifo(album / "pipe.png")
+    (album / "zero.png").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "given.jpg")
+    try:
+        result = subprocess.run(
+            [str(BIN / "colorize"), str(album), str(tmp_path / "given.jpg"), "--model", str(model_file),
+             "--out", str(tmp_path / "o")], env=stage_env(), capture_output=True, text=True, timeout=180,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("colorize blocked reading a FIFO or device")
+    assert result.returncode == 1, result.stderr
+    assert "1 of 4 photos written" in result.stderr
+    assert "pipe.png: not a regular file (a FIFO" in result.stderr
+    assert "zero.png: not a regular file (a character device" in result.stderr
+    assert "given.jpg: not a regular file (a FIFO" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["good.png"]
+
+
+# ----------------------------------------------------------------- malformed model files
+
+
+def bad_model_files(folder, good):
+    folder.mkdir()
+    (folder / "random.keras").write_bytes(np.random.default_rng(0).bytes(4096))
+    with zipfile.ZipFile(folder / "noconfig.keras", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    data = good.read_bytes()
+    (folder / "truncated.keras").write_bytes(data[: len(data) // 2])
+    return sorted(folder.iterdir())
+
+
+def test_malformed_model_files_get_one_clear_line(model_file, tmp_path, capsys):
+    from colorizer.model.modelio import BadModelFile, load_model
+
+    photo = write_photo(tmp_path / "x.jpg", seed=7)
+    for bad in bad_model_files(tmp_path / "models", model_file):
+        with pytest.raises(BadModelFile, match=rf"{bad}: not a readable \.keras model file"):
+            load_model(bad)
+        assert main([str(photo), "--model", str(bad), "--out", str(tmp_path / "o")]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert lines == [f"colorize: {bad}: " + lines[0].split(f"{bad}: ", 1)[1]] and "not a readable" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_malformed_model_from_the_console_has_no_traceback(model_file, tmp_path):
+    photo = write_photo(tmp_path / "x.jpg", seed=8)
+    bad = bad_model_files(tmp_path / "models", model_file)[-1]  # truncated.keras
+    result = subprocess.run([str(BIN / "colorize"), str(photo), "--model", str(bad), "--out", str(tmp_path / "o")],
+                            env=stage_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"colorize: {bad}: not a readable .keras model file" in result.stderr
+
+
+# ----------------------------------------------------------------- the output has colour
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory, tiny_data):
+    """A tiny model trained on the session's tiny synthetic set, as the pipeline trains (~15 s).
+
+    mse loss: on 30 training photos, the classification loss paints vivid but wrong hues
+    for many epochs (measured: ab error 46 against gray's 30), while mse learns each
+    scene's colours first, which is what this test is about.
+    """
+    from conftest import tiny_params
+
+    from colorizer.training.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    try:
+        params = tiny_params(root, {"train": {"epochs": 15, "loss": "mse"}})
+        train(params, shards=Path(tiny_data.paths.shards), root=root)
+    finally:
+        patch.undo()
+    return Path(params.paths.model)
+
+
+def test_colorized_photos_have_colour_closer_to_the_truth_than_gray(trained_model, tiny_data, tmp_path):
+    """Known photos (one training photo per class): gray in, colour out, compared in LAB ab."""
+    from colorizer.data.lab import rgb_to_lab
+    from colorizer.data.raw import read_manifest
+
+    raw = Path(tiny_data.paths.raw)
+    rows = {r["class"]: r for r in read_manifest(raw) if r["split"] == "train"}  # the last per class
+    album = tmp_path / "gray"
+    album.mkdir()
+    truths = {}
+    for label, row in sorted(rows.items()):
+        truths[label] = np.asarray(Image.open(raw / row["file"]).convert("RGB"))
+        Image.fromarray(truths[label]).convert("L").save(album / f"{label}.png")
+    out = tmp_path / "o"
+    assert main([str(album), "--model", str(trained_model), "--out", str(out)]) == 0
+
+    chroma, error, gray_error = [], [], []
+    for label, truth in truths.items():
+        colorized = np.asarray(Image.open(out / f"{label}.png").convert("RGB"))
+        assert colorized.shape == truth.shape
+        ab_out, ab_truth = rgb_to_lab(colorized)[..., 1:], rgb_to_lab(truth)[..., 1:]
+        chroma.append(np.linalg.norm(ab_out, axis=-1).mean())
+        error.append(np.linalg.norm(ab_out - ab_truth, axis=-1).mean())
+        gray_error.append(np.linalg.norm(ab_truth, axis=-1).mean())  # gray is ab = 0
+    chroma, error, gray_error = (float(np.mean(v)) for v in (chroma, error, gray_error))
+    print(f"mean chroma {chroma:.1f}, ab error {error:.1f}, gray's {gray_error:.1f}")
+    assert chroma > 10, f"output is nearly gray (mean chroma {chroma:.1f})"
+    assert error < gray_error, f"ab error {error:.1f} is no closer to the truth than gray's {gray_error:.1f}"

@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 from conftest import REPO, merge, repo_params_dict
 
@@ -34,6 +37,67 @@ def test_repo_params_load_and_validate():
 def test_bad_values_name_their_key(overrides, key):
     with pytest.raises(ParamError, match=rf"\b{key}\b"):
         params_from_dict(merge(repo_params_dict(), overrides))
+
+
+# Values the validator used to accept that no run survives: each must fail at load,
+# naming the key and the allowed range.
+@pytest.mark.parametrize(
+    "overrides, key, allowed",
+    [
+        ({"seed": 2**32}, "seed", "[0, 4294967295]"),
+        ({"seed": -1}, "seed", "[0, 4294967295]"),
+        ({"data": {"image_size": 100_000}}, "data.image_size", "[32, 1024]"),
+        ({"train": {"batch_size": 10_000_000}}, "train.batch_size", "[1, 4096]"),
+        ({"evaluate": {"batch_size": 10_000_000}}, "evaluate.batch_size", "[1, 4096]"),
+        ({"model": {"width": 1_000_000}}, "model.width", "[4, 512]"),
+        ({"train": {"epochs": 10**6}}, "train.epochs", "[1, 10000]"),
+        ({"train": {"shuffle_buffer": 10**7}}, "train.shuffle_buffer", "[1, 1000000]"),
+        ({"train": {"sample_every": 0}}, "train.sample_every", "[1, 10000]"),
+        ({"shard": {"num_shards": 5000}}, "shard.num_shards", "[1, 4096]"),
+        ({"data": {"max_per_class": 10**8}}, "data.max_per_class", "[1, 10000000]"),
+        ({"data": {"synthetic_per_class": 10**7}}, "data.synthetic_per_class", "[5, 1000000]"),
+        ({"data": {"synthetic_size": 10**5}}, "data.synthetic_size", "[32, 4096]"),
+        ({"data": {"max_pixels": 2**40}}, "data.max_pixels", "[64, 2147483647]"),
+        ({"data": {"max_archive_gib": 10**6}}, "data.max_archive_gib", "[0.001, 10000]"),
+        ({"data": {"max_file_mib": 0}}, "data.max_file_mib", "[1, 4096]"),
+        ({"data": {"max_file_mib": 10**6}}, "data.max_file_mib", "[1, 4096]"),
+        ({"lr": 5.0}, "lr", "(0, 1]"),
+    ],
+)
+def test_out_of_range_values_name_key_and_range(overrides, key, allowed):
+    with pytest.raises(ParamError, match=rf"\b{key} must be .*in {re.escape(allowed)}"):
+        params_from_dict(merge(repo_params_dict(), overrides))
+
+
+def test_every_numeric_param_has_an_upper_bound():
+    """A huge value (a typo like 1e7) in any numeric key fails at load; none slips through."""
+    raw = repo_params_dict()
+    for section, values in raw.items():
+        for name, value in (values.items() if isinstance(values, dict) else [(None, values)]):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            key = f"{section}.{name}" if name else section
+            huge = merge(raw, {section: {name: 10**12}} if name else {section: 10**12})
+            with pytest.raises(ParamError, match=rf"\b{re.escape(key)}\b"):
+                params_from_dict(huge)
+
+
+@pytest.mark.parametrize("key", ["raw", "resized", "shards", "model", "run_info", "eval_metrics", "samples"])
+@pytest.mark.parametrize("value", ["/", ".", "", "/tmp/raw", "../elsewhere/raw", "data/../../raw", "~/raw"])
+def test_stage_paths_must_stay_inside_the_repository(key, value):
+    with pytest.raises(ParamError, match=rf"\bpaths\.{key}\b"):
+        params_from_dict(merge(repo_params_dict(), {"paths": {key: value}}))
+
+
+@pytest.mark.parametrize("value", ["/", str(Path.home()), str(REPO), str(REPO.parent), "..", ".", "~"])
+def test_checkpoints_may_not_be_a_folder_train_would_wipe(value):
+    with pytest.raises(ParamError, match=r"\bpaths\.checkpoints\b"):
+        params_from_dict(merge(repo_params_dict(), {"paths": {"checkpoints": value}}))
+
+
+def test_checkpoints_may_be_absolute_shared_storage(tmp_path):
+    params = params_from_dict(merge(repo_params_dict(), {"paths": {"checkpoints": str(tmp_path / "ckpt")}}))
+    assert params.paths.checkpoints == str(tmp_path / "ckpt")
 
 
 def test_unknown_and_missing_keys_are_errors():

@@ -5,7 +5,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import colour_image, image_bytes, write_image_tree
+from conftest import colour_image, image_bytes, read_resized_split, write_image_tree
 
 from colorizer.data.raw import read_manifest
 from colorizer.prepare.download import download
@@ -171,3 +171,38 @@ def test_tfds_unknown_dataset_says_how_to_work_offline(make_params, tmp_path, mo
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     with pytest.raises(SourceUnavailable, match="TFDS_DATA_DIR"):
         run(make_params, tmp_path, "tfds:no_such_dataset_here")
+
+
+def test_two_folders_of_one_split_keep_equal_names_apart(make_params, tmp_path):
+    """`train/` and `Training Data/` both hold img_000.jpg .. img_011.jpg, different photos."""
+    from colorizer.prepare.resize import resize
+
+    write_image_tree(tmp_path / "src", {"train/a": 12, "Training Data/a": 12, "val/a": 2, "test/a": 2})
+    params = make_params({"data": {"source": str(tmp_path / "src")}})
+    raw, resized = Path(params.paths.raw), Path(params.paths.resized)
+    report = download(params, out=raw, root=tmp_path)
+    resize(params.data, raw=raw, out=resized, report_path=Path(params.paths.data_report))
+
+    assert report["images"] == {"train": 24, "val": 2, "test": 2}
+    assert report["skipped"] == [] and report["duplicates"] == []
+    rows = read_manifest(raw)
+    on_disk = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()
+                     and p.name not in ("manifest.csv", "report.json"))
+    assert sorted(r["file"] for r in rows) == on_disk  # manifest rows == files on disk
+    assert "train/a/Training Data__img_000.jpg" in on_disk and "train/a/train__img_000.jpg" in on_disk
+    for split in ("train", "val", "test"):  # == rows of the resized arrays, each photo once
+        pixels, index = read_resized_split(resized, split)
+        assert sorted(r["file"] for r in index) == sorted(r["file"] for r in rows if r["split"] == split)
+        assert len({row.tobytes() for row in pixels}) == len(pixels)
+
+
+def test_two_files_on_one_raw_path_are_refused_naming_both(make_params, tmp_path):
+    # Nested class sub-folders are flattened with "__": x/y.jpg and x__y.jpg meet on one name.
+    write_image_tree(tmp_path / "src", {"train/a": 2, "val/a": 2, "test/a": 2})
+    (tmp_path / "src/train/a/x").mkdir()
+    (tmp_path / "src/train/a/x/y.jpg").write_bytes(image_bytes(colour_image(7)))
+    (tmp_path / "src/train/a/x__y.jpg").write_bytes(image_bytes(colour_image(8)))
+    with pytest.raises(ValueError, match=r"train/a/x/y\.jpg.*train/a/x__y\.jpg.*train/a/x__y\.jpg|"
+                                         r"train/a/x__y\.jpg.*train/a/x/y\.jpg.*train/a/x__y\.jpg"):
+        run(make_params, tmp_path, tmp_path / "src")
+    assert not Path(make_params().paths.raw).exists()

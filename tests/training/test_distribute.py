@@ -58,7 +58,9 @@ def train_project(folder: Path, tiny_data, train_overrides: dict) -> Path:
     from conftest import TINY, merge, repo_params_dict
 
     raw = merge(merge(repo_params_dict(), TINY), {"train": train_overrides})
-    raw["paths"]["shards"] = str(tiny_data.paths.shards)
+    # params.yaml paths stay inside the project: link the session's shards in.
+    (folder / raw["paths"]["shards"]).parent.mkdir(parents=True, exist_ok=True)
+    (folder / raw["paths"]["shards"]).symlink_to(Path(tiny_data.paths.shards).resolve())
     (folder / "params.yaml").write_text(yaml.safe_dump(raw))
     return folder
 

@@ -1,10 +1,18 @@
 """`colorize`: the trained model on your own black-and-white photos, at full resolution.
 
-    colorize PHOTO_OR_FOLDER... [--model PATH_OR_MLFLOW_URI] [--out DIR] [--compare]
+    colorize PHOTO_OR_FOLDER... [--model PATH_OR_MLFLOW_URI] [--out DIR] [--compare] [--overwrite]
     colorize --info [--model PATH]     # the model card: data, params, test results, limits
 
 Any size, mode and common format (JPEG, PNG, TIFF, WebP, ...) is accepted;
 colour photos are converted to gray first (see `model/inference.py` for how).
+
+Outputs are PNGs named after the inputs, keeping the folders below a folder
+argument (`album/trip/x.jpg` -> `OUT/trip/x.png`). Two inputs that would get the
+same output name (`x.jpg` and `x.png`, or `a/x.jpg` and `b/x.jpg`) are kept
+apart by a number, in input order: `x.png`, then `x_1.png`, and each renamed
+output is printed. Before any work, the command refuses to write over an input,
+and over an existing output unless `--overwrite` is given. Only regular files
+are read (a FIFO or device is refused, never read), each up to a byte cap.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from colorizer.core.files import MIB, read_regular_file
 from colorizer.core.progress import Progress
 from colorizer.data.images import DEFAULT_MAX_PIXELS, BadImage, decode_rgb
 from colorizer.model.inference import colorize_batch
@@ -25,6 +34,20 @@ from colorizer.model.inference import colorize_batch
 DEFAULT_MODEL = "models/model.keras"
 # Channels that differ by more than this (in 0..255) anywhere make a photo "colour".
 _COLOUR_SPREAD = 2
+# No genuine image file is larger than its pixels uncompressed at 16-bit RGBA (8 bytes each),
+# plus room for metadata: the byte cap that goes with --max-pixels.
+_BYTES_PER_PIXEL_CAP = 8
+
+
+class Refused(ValueError):
+    """The command would lose or overwrite something; nothing has been written."""
+
+
+@dataclass(frozen=True)
+class Output:
+    source: Path
+    target: Path  # relative to --out
+    compare: Path | None  # relative to --out, with --compare
 
 
 @dataclass
@@ -51,11 +74,57 @@ def find_inputs(arguments: list[str]) -> list[tuple[Path, Path]]:
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-                found.append((file, file.relative_to(path).with_suffix(".png")))
+            found += [(file, file.relative_to(path).with_suffix(".png")) for file in _files_under(path)]
         else:
             found.append((path, Path(path.name).with_suffix(".png")))
     return found
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every non-folder entry below `folder` (links and FIFOs too: reading refuses them, with
+    the reason, rather than skipping them unseen); hidden names are left out."""
+    found = []
+    for parent, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(parent) / n for n in names if not n.startswith(".")]
+    return sorted(found)
+
+
+def plan_outputs(inputs: list[tuple[Path, Path]], compare: bool) -> list[Output]:
+    """Give every input its own output names: a name already taken gets `_1`, `_2`, ... (input order)."""
+    taken, plan = set(), []
+    for source, target in inputs:
+        for number in range(len(inputs) * 2 + 1):
+            candidate = target if number == 0 else target.with_name(f"{target.stem}_{number}{target.suffix}")
+            names = [candidate] + ([_compare_name(candidate)] if compare else [])
+            # Case-insensitive, so outputs stay distinct on macOS and Windows file systems too.
+            if not any(str(n).casefold() in taken for n in names):
+                break
+        taken.update(str(n).casefold() for n in names)
+        plan.append(Output(source, candidate, _compare_name(candidate) if compare else None))
+    return plan
+
+
+def _compare_name(target: Path) -> Path:
+    return target.with_name(target.stem + "_compare.png")
+
+
+def check_outputs(plan: list[Output], out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, to write over an input, or over an existing output without --overwrite."""
+    sources = {_identity(o.source): o.source for o in plan}
+    targets = [out / t for o in plan for t in (o.target, o.compare) if t is not None]
+    for target in targets:
+        if _identity(target) in sources:
+            raise Refused(f"{target} is one of the input photos ({sources[_identity(target)]}); "
+                          "choose an --out folder that does not hold the inputs")
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise Refused(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them, or choose another --out")
+
+
+def _identity(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
 
 
 def load_colorizer(spec: str):
@@ -108,38 +177,55 @@ def main(argv: list[str] | None = None) -> int:
     if not inputs:
         print("colorize: no input files found", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    plan = plan_outputs(inputs, args.compare)
     try:
-        model = load_colorizer(args.model)
-    except (FileNotFoundError, ValueError) as err:
+        check_outputs(plan, out, args.overwrite)
+    except Refused as err:
         print(f"colorize: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    failures = _run(model, inputs, out, args)
-    done = len(inputs) - len(failures)
-    print(f"colorize: {done} of {len(inputs)} photos written to {out}/", file=sys.stderr)
+    try:
+        model = load_colorizer(args.model)
+    except (OSError, ValueError) as err:  # a missing, unsafe or malformed model file: one line, no traceback
+        print(f"colorize: {err}", file=sys.stderr)
+        return 2
+    _print_renamed(inputs, plan, out)
+    written, failures = _run(model, plan, out, args)
+    print(f"colorize: {written} of {len(plan)} photos written to {out}/", file=sys.stderr)
     for path, reason in failures:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _run(model, inputs, out: Path, args) -> list[tuple[Path, str]]:
-    failures = []
-    progress = Progress("colorize", total=len(inputs), unit="photos")
-    for start in range(0, len(inputs), args.batch_size):
+def _print_renamed(inputs, plan: list[Output], out: Path) -> None:
+    for (_, wanted), output in zip(inputs, plan):
+        if output.target != wanted:
+            print(f"colorize: {output.source} -> {out / output.target} ({out / wanted} is another input's output)",
+                  file=sys.stderr)
+
+
+def _run(model, plan: list[Output], out: Path, args) -> tuple[int, list[tuple[Path, str]]]:
+    """Returns (photos written, [(input, why it was skipped)])."""
+    written, failures = 0, []
+    max_bytes = args.max_pixels * _BYTES_PER_PIXEL_CAP + MIB
+    progress = Progress("colorize", total=len(plan), unit="photos")
+    for start in range(0, len(plan), args.batch_size):
         batch = []
-        for path, target in inputs[start : start + args.batch_size]:
+        for output in plan[start : start + args.batch_size]:
             try:
-                batch.append((Photo(path, np.asarray(decode_rgb(path.read_bytes(), args.max_pixels))), target))
+                data = read_regular_file(output.source, max_bytes)
+                batch.append((Photo(output.source, np.asarray(decode_rgb(data, args.max_pixels))), output))
             except (BadImage, OSError) as err:
-                failures.append((path, str(err)))
+                failures.append((output.source, str(err)))
         if batch:
-            for (photo, target), colorized in zip(batch, colorize_batch(model, [p.rgb for p, _ in batch])):
-                _write(out / target, Image.fromarray(colorized))
-                if args.compare:
-                    _write(out / target.with_name(target.stem + "_compare.png"), comparison(photo, colorized))
-        progress.advance(len(inputs[start : start + args.batch_size]))
+            for (photo, output), colorized in zip(batch, colorize_batch(model, [p.rgb for p, _ in batch])):
+                _write(out / output.target, Image.fromarray(colorized))
+                if output.compare:
+                    _write(out / output.compare, comparison(photo, colorized))
+                written += 1
+        progress.advance(len(plan[start : start + args.batch_size]))
     progress.done()
-    return failures
+    return written, failures
 
 
 def _write(path: Path, image: Image.Image) -> None:
@@ -161,10 +247,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="colorized", help="output folder (default ./colorized)")
     parser.add_argument("--compare", action="store_true",
                         help="also write <name>_compare.png: gray | colorized | original (for colour inputs)")
-    parser.add_argument("--batch-size", type=int, default=8, help="photos per model call (default 8)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="refuse larger images (decompression bombs)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that already exist (inputs are never overwritten)")
+    parser.add_argument("--batch-size", type=_positive, default=8, help="photos per model call (default 8)")
+    parser.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse larger images (decompression bombs; default {DEFAULT_MAX_PIXELS:,})")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 if __name__ == "__main__":

@@ -14,9 +14,13 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 PARAMS_FILE = "params.yaml"
+
+
+# src/colorizer/core/config.py -> the repository (for an installed package: its site-packages).
+_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class ParamError(ValueError):
@@ -40,6 +44,14 @@ class PathParams:
     samples: str
     model_card: str
 
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            key, value = f"paths.{f.name}", getattr(self, f.name)
+            if f.name == "checkpoints":
+                _require_checkpoint_path(value, key)
+            else:
+                _require_inside_repo(value, key)
+
 
 @dataclass(frozen=True)
 class DataParams:
@@ -51,26 +63,29 @@ class DataParams:
     fit: str
     max_pixels: int
     max_archive_gib: float
+    max_file_mib: int
 
     def validate(self) -> None:
         _require(bool(self.source.strip()), "data.source", "must not be empty")
-        _require(self.image_size >= 32, "data.image_size", f"must be >= 32, got {self.image_size}")
+        _require_range(self.image_size, "data.image_size", 32, 1024)
         # The encoder halves the resolution three times; the decoder must land on the input size.
         _require(
             self.image_size % 8 == 0,
             "data.image_size",
             f"must be a multiple of 8 (the encoder downsamples 3 times), got {self.image_size}",
         )
-        _require(
-            self.max_per_class is None or self.max_per_class > 0,
-            "data.max_per_class",
-            f"must be null or > 0, got {self.max_per_class}",
-        )
-        _require(self.synthetic_per_class >= 5, "data.synthetic_per_class", "must be >= 5 (64:16:20 split)")
-        _require(self.synthetic_size >= 32, "data.synthetic_size", f"must be >= 32, got {self.synthetic_size}")
+        if self.max_per_class is not None:
+            _require_range(self.max_per_class, "data.max_per_class", 1, 10**7, "null or ")
+        # At least 5 per class, so the 64:16:20 split leaves every split an image.
+        _require_range(self.synthetic_per_class, "data.synthetic_per_class", 5, 10**6)
+        _require_range(self.synthetic_size, "data.synthetic_size", 32, 4096)
         _require_choice(self.fit, "data.fit", ("crop", "stretch"))
-        _require(self.max_pixels > 0, "data.max_pixels", "must be > 0")
-        _require(self.max_archive_gib > 0, "data.max_archive_gib", "must be > 0")
+        # 64 = 8x8, the smallest image decoded at all (data/images.py MIN_SIDE); 2**31 pixels
+        # is past what PIL decodes into one array.
+        _require_range(self.max_pixels, "data.max_pixels", 64, 2**31 - 1)
+        _require_range(self.max_archive_gib, "data.max_archive_gib", 0.001, 10_000)
+        # Bytes read per source file, held in memory by each download worker.
+        _require_range(self.max_file_mib, "data.max_file_mib", 1, 4096)
 
 
 @dataclass(frozen=True)
@@ -78,7 +93,7 @@ class ShardParams:
     num_shards: int
 
     def validate(self) -> None:
-        _require(self.num_shards >= 1, "shard.num_shards", f"must be >= 1, got {self.num_shards}")
+        _require_range(self.num_shards, "shard.num_shards", 1, 4096)
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,8 @@ class ModelParams:
         _require(0 < self.temperature <= 1, "model.temperature", f"must be in (0, 1], got {self.temperature}")
         _require_choice(self.arch, "model.arch", ("hybrid", "autoencoder"))
         _require_choice(self.norm, "model.norm", ("batch", "group", "none"))
-        _require(self.width >= 4, "model.width", f"must be >= 4, got {self.width}")
+        # Filters double per encoder level: 512 already means 4096 at the bottleneck.
+        _require_range(self.width, "model.width", 4, 512)
         _require_choice(self.backbone, "model.backbone", BACKBONES)
         _require(
             self.backbone == "none" or self.arch == "hybrid",
@@ -106,6 +122,10 @@ class ModelParams:
             "a pretrained backbone feeds the hybrid's global branch; use model.arch: hybrid",
         )
 
+
+# Largest batch (train and evaluate): beyond it a batch of 224x224 examples no longer fits
+# any single accelerator, and a typo like 1e7 should fail here, not in the first step.
+MAX_BATCH = 4096
 
 # Keras Applications usable as the hybrid's global branch (ImageNet weights, needs internet once).
 BACKBONES = ("none", "mobilenet_v2", "efficientnet_b0", "resnet50")
@@ -132,10 +152,11 @@ class TrainParams:
         _require_choice(self.mixed_precision, "train.mixed_precision", ("auto", "on", "off"))
         _require_choice(self.loss, "train.loss", ("mse", "l1", "classification"))
         _require(0 < self.rebalance <= 1, "train.rebalance", f"must be in (0, 1], got {self.rebalance}")
-        _require(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")
-        _require(self.batch_size >= 1, "train.batch_size", f"must be >= 1, got {self.batch_size}")
-        _require(self.shuffle_buffer >= 1, "train.shuffle_buffer", "must be >= 1")
-        _require(self.sample_every >= 1, "train.sample_every", "must be >= 1")
+        _require_range(self.epochs, "train.epochs", 1, 10_000)
+        _require_range(self.batch_size, "train.batch_size", 1, MAX_BATCH)
+        # Examples held in memory for shuffling: 10**6 at 224x224 is already ~150 GB.
+        _require_range(self.shuffle_buffer, "train.shuffle_buffer", 1, 10**6)
+        _require_range(self.sample_every, "train.sample_every", 1, 10_000)
 
 
 @dataclass(frozen=True)
@@ -153,7 +174,7 @@ class EvaluateParams:
     batch_size: int
 
     def validate(self) -> None:
-        _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        _require_range(self.batch_size, "evaluate.batch_size", 1, MAX_BATCH)
 
 
 @dataclass(frozen=True)
@@ -183,8 +204,9 @@ class Params:
     mlflow: MlflowParams
 
     def validate(self) -> None:
-        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        _require(0 < self.lr <= 1, "lr", f"must be in (0, 1], got {self.lr}")
+        # NumPy's and TensorFlow's seeds are unsigned 32-bit.
+        _require_range(self.seed, "seed", 0, 2**32 - 1)
         for f in dataclasses.fields(self):
             section = getattr(self, f.name)
             if hasattr(section, "validate"):
@@ -267,6 +289,34 @@ def _coerce(value, hint, key: str):
 def _require(ok: bool, key: str, message: str) -> None:
     if not ok:
         raise ParamError(f"{key} {message}")
+
+
+def _require_range(value, key: str, low, high, also: str = "") -> None:
+    _require(low <= value <= high, key, f"must be {also}in [{low}, {high}], got {value}")
+
+
+def _require_inside_repo(value: str, key: str) -> None:
+    """Stage outputs live in the repository (DVC tracks them there): relative, no '..', not the root."""
+    path = PurePath(value.strip())
+    _require(not path.is_absolute() and not value.strip().startswith("~"), key,
+             f"must be a path relative to the repository root, got {value!r}")
+    _require(".." not in path.parts, key, f"must stay inside the repository (no '..'), got {value!r}")
+    _require(path.parts not in ((), (".",)), key, f"must name a file or folder inside the repository, got {value!r}")
+
+
+def _require_checkpoint_path(value: str, key: str) -> None:
+    """Checkpoints may live outside the repo (shared storage for multi-worker training), but
+    `train` deletes that folder when a run completes: never '/', the home folder, the
+    repository, the working directory or any folder holding one of them."""
+    path = Path(value.strip()).expanduser()
+    if not path.is_absolute():
+        _require_inside_repo(value, key)
+        return
+    resolved = path.resolve()
+    protected = (Path.home().resolve(), Path.cwd().resolve(), _REPO_ROOT)
+    _require(not any(resolved == p or resolved in p.parents for p in protected), key,
+             f"must be a dedicated folder (train deletes it after a run), not {value!r}, which is or holds "
+             "the home folder, the repository or the working directory")
 
 
 def _require_choice(value: str, key: str, choices: tuple[str, ...]) -> None:

@@ -7,6 +7,10 @@ SHA-256) are kept once, in the earliest split (train, then val, then test), so
 a test photo can never also be a training photo. `manifest.csv` lists every
 kept file with its class, split, size and SHA-256, sorted, so the same source
 and params always give byte-identical manifests.
+
+Every kept file is one manifest row and one file under its own path: two
+candidates that would land on the same `<split>/<class>/<file>` are refused
+with both origins named, never written over each other.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ def download(params: Params, out: Path, root: Path) -> dict:
             candidates = source.candidates()
             if not candidates:
                 raise ValueError(f"data.source: {source.description} holds no files")
-            candidates = cap_per_class(assign_splits(candidates, params.seed), data.max_per_class, params.seed)
+            candidates = assign_splits(candidates, params.seed)
+            _check_distinct_targets(candidates, source.description)
+            candidates = cap_per_class(candidates, data.max_per_class, params.seed)
             rows, skipped = _copy_all(source, candidates, staging, data.max_pixels)
+            refused = refused + source.refused
         rows, duplicates = _drop_duplicates(rows, staging)
         _check_usable(rows, source.description)
         refused = [{**entry, "stage": "download"} for entry in refused]
@@ -41,6 +48,22 @@ def download(params: Params, out: Path, root: Path) -> dict:
         raw_format.write_manifest(staging / raw_format.MANIFEST, rows)
         atomic.write_json(staging / raw_format.REPORT, report)
     return report
+
+
+def _target(candidate) -> str:
+    return f"{candidate.split}/{candidate.label}/{candidate.name}"
+
+
+def _check_distinct_targets(candidates, description: str) -> None:
+    """Two source files on one raw path would overwrite each other; refuse, naming both."""
+    seen = {}
+    for candidate in candidates:
+        other = seen.setdefault(_target(candidate), candidate)
+        if other is not candidate:
+            raise ValueError(
+                f"data.source: {description}: {other.origin!r} and {candidate.origin!r} would both be stored as "
+                f"{_target(candidate)}; rename one of them"
+            )
 
 
 def _copy_all(source, candidates, staging: Path, max_pixels: int):
@@ -58,7 +81,7 @@ def _copy_all(source, candidates, staging: Path, max_pixels: int):
 def _copy_one(job):
     """Read one candidate, check its header, write it into the staging folder."""
     source, candidate, staging, max_pixels = job
-    relative = f"{candidate.split}/{candidate.label}/{candidate.name}"
+    relative = _target(candidate)
     try:
         data = source.read(candidate)
         info = probe(data, max_pixels)

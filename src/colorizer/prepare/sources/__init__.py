@@ -20,6 +20,7 @@ from colorizer.prepare.sources import archive, kaggle, synthetic, tfds
 from colorizer.prepare.sources.folder import FolderSource
 
 GIB = 1 << 30
+MIB = 1 << 20
 
 
 class SyntheticSource:
@@ -27,6 +28,7 @@ class SyntheticSource:
 
     description = "synthetic"
     notes: list[dict] = []
+    refused: list[dict] = []
 
     def __init__(self, seed: int, per_class: int, size: int):
         self.seed, self.per_class, self.size = seed, per_class, size
@@ -54,25 +56,27 @@ def open_source(data: DataParams, seed: int, root: Path, scratch: Path):
 
     `root` resolves relative source paths; `scratch` holds temporary
     extractions and exports, removed on exit. `refused` lists archive entries or
-    splits left out before any image was read, for the data report.
+    splits left out before any image was read, for the data report (a folder
+    source adds the entries it refuses to `source.refused` as it lists them).
     """
     spec = data.source.strip()
+    max_bytes = data.max_file_mib * MIB
     if spec == "synthetic":
         yield SyntheticSource(seed, data.synthetic_per_class, data.synthetic_size), []
     elif spec == "kaggle":
-        yield FolderSource(kaggle.download(), description=f"kaggle:{kaggle.DATASET}"), []
+        yield FolderSource(kaggle.download(), max_bytes, description=f"kaggle:{kaggle.DATASET}"), []
     elif spec.startswith(tfds.PREFIX):
         with _scratch_dir(scratch) as work:
             refused = tfds.export(spec, work / "export", data.max_per_class)
-            yield FolderSource(work / "export", description=spec), refused
+            yield FolderSource(work / "export", max_bytes, description=spec), refused
     else:
         path = _local_path(spec, root)
         if path.is_dir():
-            yield FolderSource(path), []
+            yield FolderSource(path, max_bytes), []
         else:
             with _scratch_dir(scratch) as work:
                 refused = archive.extract_zip(path, work / "unzipped", data.max_archive_gib * GIB)
-                yield FolderSource(work / "unzipped", description=str(path)), refused
+                yield FolderSource(work / "unzipped", max_bytes, description=str(path)), refused
 
 
 def _local_path(spec: str, root: Path) -> Path:
