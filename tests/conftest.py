@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import io
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,13 @@ def read_resized_split(resized: Path, split: str) -> tuple[np.ndarray, list[dict
     pixels = np.load(resized / f"{split}.npy")
     assert len(pixels) == len(rows), f"{split}.npy has {len(pixels)} rows but {split}.csv lists {len(rows)}"
     return pixels, rows
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def image_bytes(pixels: np.ndarray, fmt: str = "JPEG", **save_args) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,18 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import colour_image, image_bytes
+from conftest import colour_image, free_port, image_bytes
 from PIL import Image
 from project import BIN, stage_env
 
 pytestmark = pytest.mark.e2e
 EXPERIMENT = "landscape-colorization"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 120) -> None:

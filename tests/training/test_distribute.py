@@ -10,9 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_port
 from project import BIN, runs, stage_env
-from test_serving import free_port
 
 REPO_STAGES = REPO / "stages"
 
