@@ -2,7 +2,11 @@
 
 Writes `paths.eval_metrics` (model metrics, `baseline` with the same keys for
 ab = 0, `per_class`), the sample grid under `paths.samples`, and logs all of it
-into the training run in MLflow.
+into the training run in MLflow (named by `paths.run_info`).
+
+If the store no longer holds that run (a fresh clone whose models came from a
+DVC remote, a deleted or moved mlflow.db), evaluate says so before scoring and
+logs into a new run tagged `colorizer.origin_run_id` = the lost run's id.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from colorizer.data.lab import AB_SCALE, normalise_l
 from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import ColorMetrics
 from colorizer.model.modelio import load_model
-from colorizer.tracking.tracker import Tracker, flatten_metrics
+from colorizer.tracking.tracker import ORIGIN_TAG, Tracker, flatten_metrics
 
 GRID_FILE = "grid.png"
 
@@ -30,6 +34,8 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
     tracker = Tracker(params.mlflow, root)
     tracker.check_reachable()
+    run_id = json.loads(Path(paths.run_info).read_text())["run_id"]
+    run_exists = _check_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
     model = load_model(paths.model)
     meta = shard_format.read_meta(shards)
 
@@ -50,8 +56,25 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     grid_path = Path(paths.samples) / GRID_FILE
     with atomic.output_file(grid_path, "wb") as handle:
         image.save(handle, format="PNG")
-    _log(tracker, json.loads(Path(paths.run_info).read_text())["run_id"], result, grid_path, paths.eval_metrics)
+    _open_run(tracker, params, run_id, run_exists)
+    _log(tracker, result, grid_path, paths.eval_metrics)
     return result
+
+
+def _check_run(tracker: Tracker, run_id: str, run_info: str) -> bool:
+    if tracker.has_run(run_id):
+        return True
+    print(f"evaluate: {tracker.missing_run(run_id, run_info)}; logging the test results into a new MLflow "
+          f"run tagged {ORIGIN_TAG}={run_id} (the model file is unaffected; it is not logged to that run)",
+          flush=True)
+    return False
+
+
+def _open_run(tracker: Tracker, params: Params, run_id: str, run_exists: bool) -> None:
+    if run_exists:
+        tracker.resume(run_id)
+    else:
+        tracker.start(params, tags={ORIGIN_TAG: run_id})
 
 
 def score_test_split(model, shards: Path, threshold: float, batch_size: int, each_batch=None) -> dict:
@@ -66,11 +89,10 @@ def score_test_split(model, shards: Path, threshold: float, batch_size: int, eac
     return scores.summary()
 
 
-def _log(tracker: Tracker, run_id: str, result: dict, grid_path: Path, metrics_path: str) -> None:
-    tracker.resume(run_id)
+def _log(tracker: Tracker, result: dict, grid_path: Path, metrics_path: str) -> None:
     tracker.log_metrics(flatten_metrics(result, "test"))
     tracker.log_artifact(grid_path, "samples")
     tracker.log_artifact(metrics_path, "metrics")
     tracker.finish()
     tracker.report_failures()
-    print(f"evaluate: logged into MLflow run {run_id} ({tracker.display_uri})", flush=True)
+    print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)
