@@ -46,13 +46,14 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     project = make_project(tmp_path, {"train": {"epochs": 4}, "data": {"synthetic_per_class": 25}})
     dvc(project, "repro", "shard")
     process = start_stage(project, "train")
-    state = project / "models/checkpoints/state.json"
+    state = project / "models/checkpoints/last_epoch/state.json"
     wait_for(lambda: state.exists())
     process.send_signal(signal.SIGKILL)  # mid-way through the second epoch
     process.wait()
     killed_after = json.loads(state.read_text())["epoch"]
     assert 1 <= killed_after < 4
     assert not (project / "models/model.keras").exists()
+    assert not (project / "metrics/history.csv").exists()  # written once training ends, never partial
 
     output = dvc(project, "repro")
     assert f"resuming after epoch {killed_after}" in output
@@ -61,7 +62,7 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     assert summary["epochs"] == 4
     history = (project / "metrics/history.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in history] == [1, 2, 3, 4]
-    assert not state.parent.exists()  # resume state removed once training finished
+    assert not (project / "models/checkpoints").exists()  # resume state removed once training finished
 
     client, found = runs(project)
     assert len(found) == 1  # resumed, not duplicated
