@@ -72,6 +72,25 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     assert "test/accuracy" in run.data.metrics
 
 
+def test_training_killed_before_its_first_checkpoint_leaves_no_run_running(tmp_path):
+    project = make_project(tmp_path, {"train": {"epochs": 2}, "data": {"synthetic_per_class": 25}})
+    dvc(project, "repro", "shard")
+    process = start_stage(project, "train")
+    folder = project / "models/checkpoints"
+    wait_for(lambda: (folder / "attempt.json").exists())  # the run is open, the first epoch under way
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (folder / "last_epoch").exists(), "killed too late for this test: after the first checkpoint"
+    _, [abandoned] = runs(project)
+    assert abandoned.info.status == "RUNNING"  # what the kill leaves
+
+    output = dvc(project, "repro")
+    assert f"marked MLflow run {abandoned.info.run_id} KILLED" in output
+    _, found = runs(project)
+    assert [run.info.run_id for run in found][0] == abandoned.info.run_id
+    assert [run.info.status for run in found] == ["KILLED", "FINISHED"]
+
+
 def test_pool_workers_die_with_a_killed_stage(tmp_path):
     import psutil
 
