@@ -46,13 +46,14 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     project = make_project(tmp_path, {"train": {"epochs": 4}, "data": {"synthetic_per_class": 25}})
     dvc(project, "repro", "shard")
     process = start_stage(project, "train")
-    state = project / "models/checkpoints/state.json"
+    state = project / "models/checkpoints/last_epoch/state.json"
     wait_for(lambda: state.exists())
     process.send_signal(signal.SIGKILL)  # mid-way through the second epoch
     process.wait()
     killed_after = json.loads(state.read_text())["epoch"]
     assert 1 <= killed_after < 4
     assert not (project / "models/model.keras").exists()
+    assert not (project / "metrics/history.csv").exists()  # written once training ends, never partial
 
     output = dvc(project, "repro")
     assert f"resuming after epoch {killed_after}" in output
@@ -61,7 +62,7 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     assert summary["epochs"] == 4
     history = (project / "metrics/history.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in history] == [1, 2, 3, 4]
-    assert not state.parent.exists()  # resume state removed once training finished
+    assert not (project / "models/checkpoints").exists()  # resume state removed once training finished
 
     client, found = runs(project)
     assert len(found) == 1  # resumed, not duplicated
@@ -69,6 +70,25 @@ def test_killed_training_resumes_from_its_last_epoch_into_the_same_run(tmp_path)
     assert run.info.status == "FINISHED"
     assert sorted({m.step for m in client.get_metric_history(run.info.run_id, "epoch/val_mse")}) == [1, 2, 3, 4]
     assert "test/accuracy" in run.data.metrics
+
+
+def test_training_killed_before_its_first_checkpoint_leaves_no_run_running(tmp_path):
+    project = make_project(tmp_path, {"train": {"epochs": 2}, "data": {"synthetic_per_class": 25}})
+    dvc(project, "repro", "shard")
+    process = start_stage(project, "train")
+    folder = project / "models/checkpoints"
+    wait_for(lambda: (folder / "attempt.json").exists())  # the run is open, the first epoch under way
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (folder / "last_epoch").exists(), "killed too late for this test: after the first checkpoint"
+    _, [abandoned] = runs(project)
+    assert abandoned.info.status == "RUNNING"  # what the kill leaves
+
+    output = dvc(project, "repro")
+    assert f"marked MLflow run {abandoned.info.run_id} KILLED" in output
+    _, found = runs(project)
+    assert [run.info.run_id for run in found][0] == abandoned.info.run_id
+    assert [run.info.status for run in found] == ["KILLED", "FINISHED"]
 
 
 def test_pool_workers_die_with_a_killed_stage(tmp_path):

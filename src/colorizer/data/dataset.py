@@ -7,6 +7,7 @@ bounded buffer, decoded and batched on the fly, and prefetched.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import tensorflow as tf
@@ -18,15 +19,19 @@ from colorizer.data.lab import AB_SCALE, normalise_l
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int,
+def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int, epoch: int = 0,
              worker: tuple[int, int] = (0, 1)):
-    """Endless shuffled, augmented (x, y) batches of the train split.
+    """Endless shuffled, augmented (x, y) batches of the train split for one epoch.
 
-    `worker` = (index, count): under multi-worker training each worker reads only
-    its own share of the shard files. Batches are always full (the stream
-    repeats), so every worker runs the same number of steps."""
+    The order and the flips are a function of (seed, epoch) alone: training reads
+    a fresh stream each epoch, so a run resumed at epoch k sees exactly the
+    batches an uninterrupted run would. `worker` = (index, count): under
+    multi-worker training each worker reads only its own share of the shard
+    files. Batches are always full (the stream repeats), so every worker runs
+    the same number of steps."""
     files, _, size = shard_format.split_files(shards, "train")
     index, count = worker
+    seed = epoch_seed(seed, epoch)
     records = (
         tf.data.Dataset.from_tensor_slices(files)
         .shard(count, index)
@@ -42,6 +47,13 @@ def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, see
         keys = tf.data.Dataset.random(seed=seed).batch(2)
         pairs = tf.data.Dataset.zip(pairs, keys).map(_flip, num_parallel_calls=AUTOTUNE)
     return pairs.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A seed for one epoch's shuffling and flips, unrelated to its neighbours' (not seed + epoch,
+    which would make run (seed=1, epoch=1) replay run (seed=2, epoch=0))."""
+    digest = hashlib.sha256(f"{seed}/{epoch}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1  # tf.data seeds are int64: stay well inside
 
 
 def evaluation(shards: Path, split: str, batch_size: int, with_info: bool = False):

@@ -5,6 +5,10 @@ ab = 0, `per_class`), the sample grid under `paths.samples` and the model card b
 the model, and logs them into the training run in MLflow: the headline metrics next to
 the gray baseline's, the per-class results as one table, the grid as a step-aware image,
 the card as the run's (and registered versions') description.
+
+If the store no longer holds that run (a fresh clone whose models came from a
+DVC remote, a deleted or moved mlflow.db), evaluate says so before scoring and
+logs into a new run tagged `colorizer.origin_run_id` = the lost run's id.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import ColorMetrics
 from colorizer.model.modelio import load_model
 from colorizer.tracking import model_card
-from colorizer.tracking.tracker import Tracker, shareable_params, shareable_source
+from colorizer.tracking.tracker import (
+    ORIGIN_TAG,
+    Tracker,
+    shareable_params,
+    shareable_source,
+)
 
 GRID_FILE = "grid.png"
 # The MLflow image key of the test grid; logged at the last epoch's step, beside the per-epoch "samples".
@@ -36,6 +45,8 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
     tracker = Tracker(params.mlflow, root)
     tracker.check_reachable()
+    run_id = json.loads(Path(paths.run_info).read_text())["run_id"]
+    run_exists = _check_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
     model = load_model(paths.model)
     meta = shard_format.read_meta(shards)
 
@@ -61,9 +72,25 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
                              result)
     with atomic.output_file(paths.model_card) as handle:
         handle.write(card)
-    tracker.resume(json.loads(Path(paths.run_info).read_text())["run_id"])
+    _open_run(tracker, params, run_id, run_exists)
     _log(tracker, result, image, params.train.epochs, card, paths.eval_metrics)
     return result
+
+
+def _check_run(tracker: Tracker, run_id: str, run_info: str) -> bool:
+    if tracker.has_run(run_id):
+        return True
+    print(f"evaluate: {tracker.missing_run(run_id, run_info)}; logging the test results into a new MLflow "
+          f"run tagged {ORIGIN_TAG}={run_id} (the model file is unaffected; it is not logged to that run)",
+          flush=True)
+    return False
+
+
+def _open_run(tracker: Tracker, params: Params, run_id: str, run_exists: bool) -> None:
+    if run_exists:
+        tracker.resume(run_id)
+    else:
+        tracker.start(params, tags={ORIGIN_TAG: run_id})
 
 
 def score_test_split(model, shards: Path, threshold: float, batch_size: int, each_batch=None) -> dict:

@@ -28,6 +28,8 @@ from colorizer.core.config import MlflowParams, Params
 from colorizer.core.workspace import committed_file, git_commit
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+# On a run that stands in for one the store lost: the run id the model came from.
+ORIGIN_TAG = "colorizer.origin_run_id"
 # What a served model needs, pinned to the versions that trained it.
 _SERVING_PACKAGES = ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pillow", "pandas")
 # MLflow 3 opens an experiment on its GenAI overview; versions that read this tag open the runs.
@@ -146,6 +148,8 @@ class Tracker:
         self.config, self.root = config, Path(root)
         self.uri = tracking_uri(config, root)
         self.display_uri = redact(self.uri)
+        # Before the client opens it: SQLite silently creates a missing database file, empty.
+        self.store_was_missing = _missing_sqlite_file(self.uri)
         self.client = mlflow.MlflowClient(self.uri)
         self.run_id: str | None = None
         self.failures: list[str] = []
@@ -177,9 +181,9 @@ class Tracker:
         experiment = self.client.get_experiment_by_name(self.config.experiment)
         return experiment.experiment_id if experiment else None
 
-    def start(self, params: Params) -> str:
-        run = self.client.create_run(self.experiment_id(), run_name=run_name(params),
-                                     tags=run_tags(params, self.root))
+    def start(self, params: Params, tags: dict[str, str] | None = None) -> str:
+        tags = {**run_tags(params, self.root), **(tags or {})}
+        run = self.client.create_run(self.experiment_id(), run_name=run_name(params), tags=tags)
         self.run_id = run.info.run_id
         entries = [self.mlflow.entities.Param(k, v) for k, v in sorted(shareable_params(params, self.root).items())]
         self.client.log_batch(self.run_id, params=entries)
@@ -190,6 +194,37 @@ class Tracker:
         self.client.get_run(run_id)  # fails clearly if the run is not in this store
         self.run_id = run_id
         self.client.update_run(run_id, status="RUNNING")
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether this store holds `run_id` (and it is not deleted)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+        return run.info.lifecycle_stage != "deleted"
+
+    def missing_run(self, run_id: str, named_by: str) -> str:
+        """Why `run_id` (named by `named_by`) is not in this store, as far as it can tell."""
+        why = f"MLflow run {run_id} (named by {named_by}) is not in the store {self.display_uri}"
+        if self.store_was_missing:
+            why += (": that SQLite file did not exist until this stage opened it, so it is new and empty "
+                    "(was mlflow.db deleted or moved, or is this a fresh clone with data from a DVC remote?)")
+        elif not self.client.search_experiments(max_results=1):
+            why += ": the store holds no experiments (a new, empty store?)"
+        else:
+            why += " (deleted, or logged to another store: check MLFLOW_TRACKING_URI)"
+        return why
+
+    def end_abandoned(self, run_id: str) -> bool:
+        """Mark `run_id` KILLED if it is still RUNNING (its process died); True if it was."""
+        if not self.has_run(run_id) or self.client.get_run(run_id).info.status != "RUNNING":
+            return False
+        self.client.set_terminated(run_id, "KILLED")
+        return True
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         now = int(time.time() * 1000)
@@ -269,8 +304,8 @@ class Tracker:
             print(
                 f"WARNING: {len(self.failures)} MLflow call(s) failed during this run "
                 f"({self.display_uri}); the model and DVC metrics were written regardless. "
-                f"Not logged: {', '.join(sorted(set(self.failures)))}. Re-run the stage "
-                "(`dvc repro -f <stage>`) once the store is back to log it again.",
+                f"Not logged: {', '.join(sorted(set(self.failures)))}. Re-run the stage alone "
+                "(`dvc repro -f -s <stage>`) once the store is back to log it again.",
                 flush=True,
             )
 
@@ -295,6 +330,10 @@ def _served_code(folder: Path) -> Path:
     for name in pyfunc.SERVED_PACKAGES:
         shutil.copytree(source / name, package / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return package
+
+
+def _missing_sqlite_file(uri: str) -> bool:
+    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).exists()
 
 
 def redact(text: str) -> str:

@@ -33,7 +33,12 @@ from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
 from colorizer.model import losses
 from colorizer.model.network import ab_of, build_model, inference_model
 from colorizer.tracking import model_card
-from colorizer.tracking.tracker import Tracker, shareable_params, shareable_source
+from colorizer.tracking.tracker import (
+    ORIGIN_TAG,
+    Tracker,
+    shareable_params,
+    shareable_source,
+)
 from colorizer.training import checkpoint, distribute
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
@@ -46,8 +51,10 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     paths, config = params.paths, params.train
     devices = distribute.setup(config.strategy, config.mixed_precision)
     tracker = Tracker(params.mlflow, root) if devices.is_chief else None
+    folder = Path(paths.checkpoints)
     if tracker:
         tracker.check_reachable()  # fail before any training, not after it
+        checkpoint.claim(folder)  # and refuse a checkpoint folder that holds someone else's files
     keras.utils.set_random_seed(params.seed)
     meta = shard_format.read_meta(shards)
     _check_shards_per_worker(meta, devices)
@@ -56,26 +63,31 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     validate = _validation(model, params.metrics.threshold)
 
     key = checkpoint.fingerprint(params.flat(), meta)
-    resumed = checkpoint.load(Path(paths.checkpoints), key, model, optimizer) if config.resume else None
+    resumed = checkpoint.load(folder, key, model, optimizer) if config.resume else None
     log = saver = None
     if devices.is_chief:
         _start_tracking(tracker, params, shards, resumed)
-        log = EpochLog(tracker, _fixed_samples(shards, meta, params), Path(paths.history), config,
-                       resumed.history if resumed else [])
-        saver = checkpoint.Checkpointer(Path(paths.checkpoints), key, tracker.run_id)
+        log = EpochLog(tracker, _fixed_samples(shards, meta, params), config, resumed.history if resumed else [])
+        saver = checkpoint.Checkpointer(folder, key, tracker.run_id)
 
     started = time.monotonic()
-    batches = iter(_distributed_training_data(devices, shards, params))
-    for epoch in range(resumed.epoch if resumed else 0, config.epochs):
-        row = _one_epoch(epoch, step, batches, steps, validate, shards, params)
-        row["lr"] = _learning_rate(optimizer)
-        if devices.is_chief:
-            log.add(row, model)
-            saver.save(epoch + 1, model, optimizer, log.rows)
+    try:
+        for epoch in range(resumed.epoch if resumed else 0, config.epochs):
+            # Each epoch's batches depend on (seed, epoch) alone, so a resumed run sees the same data.
+            batches = iter(_distributed_training_data(devices, shards, params, epoch))
+            row = _one_epoch(epoch, step, batches, steps, validate, shards, params)
+            row["lr"] = _learning_rate(optimizer)
+            if devices.is_chief:
+                log.add(row, model)
+                saver.save(epoch + 1, model, optimizer, log.rows)
+    except BaseException as err:
+        if tracker:  # a SIGKILL gets here never: the next attempt closes that run (_start_tracking)
+            tracker.finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
     if not devices.is_chief:
         return None
     summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
-    _publish(params, tracker, model, summary, log.fixed.gray_png(0))
+    _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     tracker.describe(_model_card(params, shards, tracker.root))
     tracker.report_failures()
     return summary
@@ -100,10 +112,11 @@ def _one_epoch(epoch: int, step, batches, steps: int, validate, shards: Path, pa
     return row
 
 
-def _publish(params: Params, tracker: Tracker, model, summary: dict, example_png: bytes) -> None:
+def _publish(params: Params, tracker: Tracker, model, summary: dict, log_rows: list[dict], example_png: bytes) -> None:
     """The chief's outputs: the model (file and MLflow), the DVC metrics, the run id for evaluate."""
     paths = params.paths
     _save_model(inference_model(model), Path(paths.model))
+    _write_history(Path(paths.history), log_rows)  # only now: a killed run leaves no history that looks complete
     tracker.log_model(Path(paths.model), example_png, params.mlflow.model_name if params.mlflow.register else None)
     atomic.write_json(paths.train_metrics, summary)
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
@@ -182,12 +195,12 @@ def _validation(model, threshold: float):
     return validate
 
 
-def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params):
+def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params, epoch: int):
     config = params.train
 
     def per_worker(context: tf.distribute.InputContext):
         return dataset.training(
-            shards, config.batch_size, config.shuffle_buffer, config.flip, params.seed,
+            shards, config.batch_size, config.shuffle_buffer, config.flip, params.seed, epoch,
             worker=(context.input_pipeline_id, context.num_input_pipelines),
         )
 
@@ -204,12 +217,31 @@ def _check_shards_per_worker(meta: dict, devices: distribute.Devices) -> None:
 
 
 def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> None:
-    if resumed:
+    """Open the MLflow run this attempt logs into, and close the one a killed attempt left open.
+
+    Resuming: into the checkpoint's run; if the store no longer holds it, into a new
+    run tagged with the lost run's id, carrying the earlier epochs' curves (the
+    weights come from the checkpoint either way). Otherwise a new run."""
+    folder = Path(params.paths.checkpoints)
+    abandoned = checkpoint.previous_attempt(folder)
+    if resumed and tracker.has_run(resumed.run_id):
         tracker.resume(resumed.run_id)
+    elif resumed:
+        lost = tracker.missing_run(resumed.run_id, f"the checkpoint in {folder}")
+        tracker.start(params, tags={ORIGIN_TAG: resumed.run_id})
+        print(f"train: {lost}; continuing from the checkpoint (epoch {resumed.epoch}) in a new MLflow run "
+              f"{tracker.run_id}, tagged {ORIGIN_TAG}={resumed.run_id}", flush=True)
+        _log_data(tracker, params, shards)
+        for row in resumed.history:
+            tracker.log_metrics(_epoch_metrics(row), step=row["epoch"])
     else:
-        checkpoint.clear(Path(params.paths.checkpoints))
+        checkpoint.discard_state(folder)
         tracker.start(params)
         _log_data(tracker, params, shards)
+    if abandoned and abandoned != tracker.run_id and tracker.end_abandoned(abandoned):
+        print(f"train: marked MLflow run {abandoned} KILLED: an earlier attempt left it running "
+              f"(found in {folder / checkpoint.ATTEMPT})", flush=True)
+    checkpoint.record_attempt(folder, tracker.run_id)
     print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
 
 
@@ -274,21 +306,27 @@ def _model_card(params: Params, shards: Path, root: Path) -> str:
     return model_card.render(shareable_params(params, root), model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root)), test=None)
 
 
-class EpochLog:
-    """Per epoch: a history row (CSV for `dvc plots`), MLflow metrics, and now and
-    then a sample grid of the fixed test photos."""
+# The per-epoch curves. "epoch/..." sorts first among the UI's chart sections, so they lead the chart view.
+CURVES = ("train_loss", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "lr")
 
-    def __init__(self, tracker: Tracker, fixed: samples.SampleSet, path: Path, config, rows: list[dict]):
-        self.tracker, self.fixed, self.path = tracker, fixed, path
+
+def _epoch_metrics(row: dict) -> dict[str, float]:
+    """A history row's MLflow metrics (a row restored from history.csv lacks train_loss and lr)."""
+    return {f"epoch/{name}": row[name] for name in CURVES if name in row}
+
+
+class EpochLog:
+    """Per epoch: a history row (for `dvc plots`, written once training ends), MLflow
+    metrics, and now and then a sample grid of the fixed test photos."""
+
+    def __init__(self, tracker: Tracker, fixed: samples.SampleSet, config, rows: list[dict]):
+        self.tracker, self.fixed = tracker, fixed
         self.every, self.epochs = config.sample_every, config.epochs
         self.rows = list(rows)
 
     def add(self, row: dict, model) -> None:
         self.rows.append({key: row[key] for key in HISTORY_FIELDS})
-        _write_history(self.path, self.rows)
-        # "epoch/..." sorts first among the UI's chart sections, so the curves lead the chart view.
-        curves = ("train_loss", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "lr")
-        self.tracker.log_metrics({f"epoch/{name}": row[name] for name in curves}, step=row["epoch"])
+        self.tracker.log_metrics(_epoch_metrics(row), step=row["epoch"])
         if row["epoch"] % self.every == 0 or row["epoch"] == self.epochs:
             image = samples.grid(self.fixed, {"predicted": self.fixed.predict(model)}, title=f"epoch {row['epoch']}")
             self.tracker.log_image(image, SAMPLES_KEY, step=row["epoch"])

@@ -1,0 +1,94 @@
+"""evaluate and the MLflow run it logs into: a run the store lost is found before scoring, not after."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from colorizer.tracking.tracker import ORIGIN_TAG, Tracker
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data):
+    """A tiny trained model and its run, in a store of its own."""
+    from conftest import tiny_params
+
+    from colorizer.training.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    try:
+        params = tiny_params(root)
+        train(params, shards=Path(tiny_data.paths.shards), root=root)
+        return root, params, json.loads(Path(params.paths.run_info).read_text())["run_id"]
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root) -> tuple[dict, str]:
+    """Run evaluate; also return what it had printed when scoring began."""
+    from colorizer.evaluation import evaluate as evaluate_module
+
+    printed_before_scoring = []
+    score = evaluate_module.score_test_split
+
+    def noting(*args, **kwargs):
+        printed_before_scoring.append(capsys.readouterr().out)
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "score_test_split", noting)
+    result = evaluate_module.evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+    return result, printed_before_scoring[0]
+
+
+def runs_in(params, root):
+    tracker = Tracker(params.mlflow, root)
+    experiment = tracker.client.get_experiment_by_name(params.mlflow.experiment)
+    return tracker.client.search_runs([experiment.experiment_id])
+
+
+def test_evaluate_logs_into_the_training_run(trained, tiny_data, monkeypatch, capsys):
+    root, params, run_id = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    result, _ = evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root)
+    [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]
+    assert run.info.status == "FINISHED" and ORIGIN_TAG not in run.data.tags
+    assert run.data.metrics["test/accuracy"] == pytest.approx(result["accuracy"])
+
+
+def test_evaluate_with_the_store_moved_away_says_so_before_scoring_and_logs_to_a_linked_run(
+        trained, tiny_data, tmp_path, monkeypatch, capsys):
+    root, params, lost = trained
+    moved = tmp_path / "fresh-clone" / "mlflow.db"  # not there: SQLite will create it empty
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{moved}")
+    result, before_scoring = evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root)
+    assert f"MLflow run {lost} (named by {params.paths.run_info}) is not in the store" in before_scoring
+    assert "did not exist until this stage opened it" in before_scoring
+    assert f"new MLflow run tagged {ORIGIN_TAG}={lost}" in before_scoring
+
+    [run] = runs_in(params, root)
+    assert run.info.run_id != lost and run.data.tags[ORIGIN_TAG] == lost
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test/accuracy"] == pytest.approx(result["accuracy"])
+    assert json.loads(Path(params.paths.eval_metrics).read_text())["accuracy"] == pytest.approx(result["accuracy"])
+
+
+def test_evaluate_with_the_run_deleted_from_the_store_names_it(trained, tiny_data, monkeypatch, capsys):
+    root, params, lost = trained
+    store = root / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    Tracker(params.mlflow, root).client.delete_run(lost)
+    try:
+        _, before_scoring = evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root)
+    finally:
+        Tracker(params.mlflow, root).client.restore_run(lost)  # the module's other tests expect it
+    assert f"MLflow run {lost}" in before_scoring and "deleted, or logged to another store" in before_scoring
+    linked = [r for r in runs_in(params, root) if r.data.tags.get(ORIGIN_TAG) == lost]
+    assert len(linked) == 1 and linked[0].info.status == "FINISHED"

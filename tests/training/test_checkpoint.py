@@ -1,0 +1,92 @@
+"""The checkpoint folder: train deletes only what it wrote, and resumes only the same code."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from colorizer.training import checkpoint
+from colorizer.training.checkpoint import CheckpointFolderError
+
+
+def test_train_refuses_a_checkpoint_folder_holding_other_files_before_any_training(train_params, tiny_data, tmp_path):
+    from colorizer.tracking.tracker import Tracker
+    from colorizer.training.train import train
+
+    shared = tmp_path / "shared storage"  # README "Scaling out": checkpoints on shared storage
+    (shared / "team").mkdir(parents=True)
+    (shared / "notes.txt").write_text("keep me")
+    (shared / "team" / "data.csv").write_text("1,2\n")
+    params = train_params({"paths": {"checkpoints": str(shared)}})
+    with pytest.raises(CheckpointFolderError) as err:
+        train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
+    message = str(err.value)
+    assert "paths.checkpoints" in message and str(shared) in message
+    assert "notes.txt" in message and "team" in message
+    assert (shared / "notes.txt").read_text() == "keep me" and (shared / "team" / "data.csv").is_file()
+    assert sorted(p.name for p in shared.iterdir()) == ["notes.txt", "team"]  # not even a marker written
+    assert not Path(params.paths.model).exists()
+    tracker = Tracker(params.mlflow, tmp_path)
+    assert tracker.client.get_experiment_by_name(params.mlflow.experiment) is None  # no MLflow run opened
+
+
+def test_clear_removes_only_trains_own_files(tmp_path):
+    folder = tmp_path / "checkpoints"
+    checkpoint.claim(folder)  # new: created, with its marker
+    (folder / checkpoint.LAST_EPOCH).mkdir()
+    (folder / checkpoint.LAST_EPOCH / checkpoint.STATE).write_text("{}")
+    checkpoint.record_attempt(folder, "abc")
+    (folder / "added-meanwhile.txt").write_text("someone else's")
+    checkpoint.clear(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["added-meanwhile.txt"]
+
+    (folder / "added-meanwhile.txt").unlink()
+    checkpoint.claim(folder)  # existing and empty: taken
+    checkpoint.clear(folder)
+    assert not folder.exists()
+
+
+def test_clear_leaves_a_folder_without_the_marker_alone(tmp_path):
+    folder = tmp_path / "not-ours"
+    folder.mkdir()
+    (folder / checkpoint.STATE).write_text("{}")  # one of train's names, but no marker: not provably train's
+    checkpoint.clear(folder)
+    assert (folder / checkpoint.STATE).exists()
+
+
+def test_a_folder_with_only_the_earlier_flat_layout_is_taken_over(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in (checkpoint.STATE, checkpoint.WEIGHTS, checkpoint.OPTIMIZER):
+        (folder / name).write_text("old")
+    checkpoint.claim(folder)
+    checkpoint.clear(folder)
+    assert not folder.exists()
+
+
+def test_a_file_is_not_a_checkpoint_folder(tmp_path):
+    path = tmp_path / "checkpoints"
+    path.write_text("x")
+    with pytest.raises(CheckpointFolderError, match="is a file"):
+        checkpoint.claim(path)
+
+
+def test_fingerprint_follows_the_training_code_but_not_other_layers(tmp_path):
+    package = tmp_path / "colorizer"
+    shutil.copytree(checkpoint.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = checkpoint.code_version(package)
+    assert before == checkpoint.code_version(package)
+
+    with open(package / "app" / "colorize.py", "a") as handle:
+        handle.write("\n# not run by train\n")
+    assert checkpoint.code_version(package) == before
+
+    with open(package / "model" / "losses.py", "a") as handle:
+        handle.write("\n# an edit to code train runs\n")
+    after = checkpoint.code_version(package)
+    assert after != before
+    params, meta = {"lr": 0.1, "train.resume": True}, {"splits": {}}
+    assert checkpoint.fingerprint(params, meta, before) != checkpoint.fingerprint(params, meta, after)
+    assert checkpoint.fingerprint(params, meta, before) == checkpoint.fingerprint({**params, "train.resume": False}, meta, before)
