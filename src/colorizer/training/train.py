@@ -37,8 +37,9 @@ from colorizer.tracking.tracker import Tracker, shareable_params, shareable_sour
 from colorizer.training import checkpoint, distribute
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
-# The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI).
-SAMPLES_KEY = "samples"
+# The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI);
+# under "samples/" so that it shares the chart view's `samples` section with evaluate's "samples/test".
+SAMPLES_KEY = "samples/epoch"
 
 
 def train(params: Params, shards: Path, root: Path) -> dict | None:
@@ -214,8 +215,10 @@ def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> 
 
 
 def _fixed_samples(shards: Path, meta: dict, params: Params) -> samples.SampleSet:
-    test_batches = dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator()
-    return samples.pick(test_batches, meta["classes"], params.metrics.samples)
+    """The fixed photos of the per-epoch grids, from the validation split: training never
+    reads the test split (only evaluate does, for its `samples/test` grid)."""
+    val_batches = dataset.evaluation(shards, "val", 64, with_info=True).as_numpy_iterator()
+    return samples.pick(val_batches, meta["classes"], params.metrics.samples)
 
 
 def _history_row(epoch: int, totals: np.ndarray, val: dict, seconds: float) -> dict:
@@ -276,7 +279,7 @@ def _model_card(params: Params, shards: Path, root: Path) -> str:
 
 class EpochLog:
     """Per epoch: a history row (CSV for `dvc plots`), MLflow metrics, and now and
-    then a sample grid of the fixed test photos."""
+    then a sample grid of the fixed validation photos."""
 
     def __init__(self, tracker: Tracker, fixed: samples.SampleSet, path: Path, config, rows: list[dict]):
         self.tracker, self.fixed, self.path = tracker, fixed, path
