@@ -47,7 +47,7 @@ def test_repro_runs_every_stage_and_tracks_the_run(synthetic_project):
     assert [m.step for m in client.get_metric_history(run.info.run_id, "epoch/val_mse")] == [1, 2]
     assert run.data.metrics["test/accuracy"] == pytest.approx(evaluation["accuracy"])
     assert run.data.metrics["test/psnr_gray"] == pytest.approx(evaluation["baseline"]["psnr"])
-    assert {("samples", 1), ("samples", 2), ("samples/test", 2)} <= image_steps(client, run.info.run_id)
+    assert {("samples/epoch", 1), ("samples/epoch", 2), ("samples/test", 2)} <= image_steps(client, run.info.run_id)
     assert "Known limits" in (project / "models/model_card.md").read_text()
 
     assert stages_run(dvc(project, "repro")) == []  # everything cached
@@ -166,7 +166,7 @@ def test_queued_experiments_log_into_the_repository_store(synthetic_project):
         assert run.data.params["lr"] == name.split("-")[1]
         assert run.info.status == "FINISHED"
         assert [m.step for m in client.get_metric_history(run.info.run_id, "epoch/train_mse")] == [1, 2]
-        assert {("samples", 2), ("samples/test", 2)} <= image_steps(client, run.info.run_id)
+        assert {("samples/epoch", 2), ("samples/test", 2)} <= image_steps(client, run.info.run_id)
     assert not list(project.glob(".dvc/tmp/exps/*/mlflow.db"))  # nothing stranded in DVC's copies
 
 

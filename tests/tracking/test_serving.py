@@ -100,7 +100,7 @@ def test_runs_reach_the_tracking_server(server, trained):
         history = rest(server, f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=epoch/val_mse")
         assert [m["step"] for m in history["metrics"]] == [1, 2]
         listed = rest(server, f"/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=images")
-        assert any(f["path"].startswith("images/samples+step+2+") for f in listed["files"])
+        assert any(f["path"].startswith("images/samples~epoch+step+2+") for f in listed["files"])
         assert run["info"]["status"] == "FINISHED"
 
 

@@ -97,7 +97,7 @@ def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, t
     assert Path(params.paths.train_metrics).is_file()
     output = capsys.readouterr().out
     assert "MLflow logging failed (ConnectionError" in output
-    assert "model and DVC metrics were written regardless" in output and "image samples step 1" in output
+    assert "model and DVC metrics were written regardless" in output and "image samples/epoch step 1" in output
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +162,27 @@ def test_data_is_a_dataset_input_named_by_source_and_manifest_digest(trained_run
     assert {t.key: t.value for t in data.tags}["mlflow.data.context"] == "training"
 
 
+def test_training_grids_show_validation_photos_never_test(train_params, tiny_data):
+    """Only evaluate may read the test split; training's per-epoch grids use validation photos."""
+    from colorizer.data import dataset
+    from colorizer.data import shards as shard_format
+    from colorizer.training.train import _fixed_samples
+
+    shards = Path(tiny_data.paths.shards)
+
+    def files(split):
+        return {name.decode() if isinstance(name, bytes) else name
+                for batch in dataset.evaluation(shards, split, 64, with_info=True).as_numpy_iterator()
+                for name in batch["file"]}
+
+    fixed = _fixed_samples(shards, shard_format.read_meta(shards), train_params())
+    assert fixed.files and set(fixed.files) <= files("val")
+    assert not set(fixed.files) & files("test")
+
+
 def test_sample_grids_are_step_aware_images(trained_run):
     _, tracker, run = trained_run
-    assert image_steps(tracker.client, run.info.run_id) == {("samples", 1), ("samples", 2),
+    assert image_steps(tracker.client, run.info.run_id) == {("samples/epoch", 1), ("samples/epoch", 2),
                                                                    ("samples/test", 2)}
     assert not tracker.client.list_artifacts(run.info.run_id, "samples")  # no loose PNGs any more
     assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "data")] == ["data/data_report.json"]

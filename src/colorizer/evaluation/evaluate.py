@@ -36,7 +36,7 @@ from colorizer.tracking.tracker import (
 )
 
 GRID_FILE = "grid.png"
-# The MLflow image key of the test grid; logged at the last epoch's step, beside the per-epoch "samples".
+# The MLflow image key of the test grid; logged at the last epoch's step, beside the per-epoch "samples/epoch".
 TEST_SAMPLES_KEY = "samples/test"
 PER_CLASS_TABLE = "evaluation/per_class.json"
 

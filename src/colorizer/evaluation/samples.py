@@ -1,8 +1,9 @@
-"""Sample colorization grids on a fixed set of test photos: gray | predicted | truth.
+"""Sample colorization grids on a fixed set of photos: gray | predicted | truth.
 
-The same photos are used every epoch, every run and every experiment (the
-first test images of each class by file name, taken round-robin across classes),
-so grids from different runs can be compared by eye in MLflow and `dvc plots diff`.
+The same photos are used every epoch, every run and every experiment (the first
+images of each class by file name, taken round-robin across classes): validation
+photos for training's per-epoch grids, test photos for evaluate's grid. So grids
+from different runs can be compared by eye in MLflow and `dvc plots diff`.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ What the MLflow UI is fed (its chart view sorts sections by the name before the 
 `/`, so the names below put the curves first): `epoch/<split>_<m>` and `epoch/lr` per
 epoch; `test/<m>` from evaluate with `test/<m>_gray` (the gray baseline) beside it;
 `model/*` once. Per-class results are a table (`evaluation/per_class.json`), the data a
-dataset input, the sample grids step-aware images (key `samples`), so that runs can be
-compared side by side. Nothing machine-specific is logged: a shared server sees no
-local paths.
+dataset input, the sample grids step-aware images (`samples/epoch` on validation photos
+during training, `samples/test` from evaluate, both in the `samples` section), so that
+runs can be compared side by side. Nothing machine-specific is logged: a shared server
+sees no local paths.
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ from colorizer.tracking.tracker import (
 from colorizer.training import checkpoint, distribute
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
-# The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI).
-SAMPLES_KEY = "samples"
+# The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI);
+# under "samples/" so that it shares the chart view's `samples` section with evaluate's "samples/test".
+SAMPLES_KEY = "samples/epoch"
 
 
 def train(params: Params, shards: Path, root: Path) -> dict | None:
@@ -246,8 +247,10 @@ def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> 
 
 
 def _fixed_samples(shards: Path, meta: dict, params: Params) -> samples.SampleSet:
-    test_batches = dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator()
-    return samples.pick(test_batches, meta["classes"], params.metrics.samples)
+    """The fixed photos of the per-epoch grids, from the validation split: training never
+    reads the test split (only evaluate does, for its `samples/test` grid)."""
+    val_batches = dataset.evaluation(shards, "val", 64, with_info=True).as_numpy_iterator()
+    return samples.pick(val_batches, meta["classes"], params.metrics.samples)
 
 
 def _history_row(epoch: int, totals: np.ndarray, val: dict, seconds: float) -> dict:
@@ -303,7 +306,8 @@ def _log_data(tracker: Tracker, params: Params, shards: Path) -> None:
 
 def _model_card(params: Params, shards: Path, root: Path) -> str:
     """The card before evaluate: data, params and limits (evaluate adds the test results)."""
-    return model_card.render(shareable_params(params, root), model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root)), test=None)
+    data = model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root))
+    return model_card.render(shareable_params(params, root), data, test=None)
 
 
 # The per-epoch curves. "epoch/..." sorts first among the UI's chart sections, so they lead the chart view.
@@ -317,7 +321,7 @@ def _epoch_metrics(row: dict) -> dict[str, float]:
 
 class EpochLog:
     """Per epoch: a history row (for `dvc plots`, written once training ends), MLflow
-    metrics, and now and then a sample grid of the fixed test photos."""
+    metrics, and now and then a sample grid of the fixed validation photos."""
 
     def __init__(self, tracker: Tracker, fixed: samples.SampleSet, config, rows: list[dict]):
         self.tracker, self.fixed = tracker, fixed
