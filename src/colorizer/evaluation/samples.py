@@ -9,6 +9,7 @@ from different runs can be compared by eye in MLflow and `dvc plots diff`.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from colorizer.data.lab import AB_SCALE, lab_to_rgb, normalise_l
 from colorizer.model.network import ab_of
 
 HEADER = 18
+GAP = 8  # white pixels between blocks
 
 
 @dataclass
@@ -77,22 +79,38 @@ def pick(batches, classes: list[str], count: int) -> SampleSet:
 
 
 def grid(samples: SampleSet, predictions: dict[str, np.ndarray], title: str = "") -> Image.Image:
-    """One row per photo: gray | each of `predictions` (name -> ab, LAB units) | truth,
-    with column headers (`title` added to the prediction columns')."""
+    """Each photo as gray | each of `predictions` (name -> ab, LAB units) | truth, with
+    column headers and `title` above. The photos are laid out in as many blocks side by
+    side as keeps the grid closest to square: MLflow shows logged images at most 256 px
+    on their long side, and a tall 8-row strip leaves each photo a few pixels wide there."""
     columns = {"gray": np.zeros_like(samples.ab), **predictions, "truth": samples.ab}
-    rows = [np.concatenate([lab_to_rgb(np.concatenate([samples.lightness[i], ab[i]], -1)) for ab in columns.values()],
-                           axis=1) for i in range(len(samples.labels))]
-    body = Image.fromarray((np.concatenate(rows, axis=0) * 255 + 0.5).astype(np.uint8))
+    cells = [np.concatenate([lab_to_rgb(np.concatenate([samples.lightness[i], ab[i]], -1)) for ab in columns.values()],
+                            axis=1) for i in range(len(samples.labels))]
+    blocks = _squarest_blocks(len(cells), len(columns))
+    per_block = -(-len(cells) // blocks)
     size = samples.lightness.shape[2]
-    canvas = Image.new("RGB", (body.width, body.height + HEADER), "white")
-    canvas.paste(body, (0, HEADER))
+    block_width = size * len(columns)
+    top = HEADER * (2 if title else 1)
+    canvas = Image.new("RGB", (blocks * block_width + (blocks - 1) * GAP, per_block * size + top), "white")
     draw = ImageDraw.Draw(canvas)
-    for i, name in enumerate(columns):
-        label = f"{name} {title}" if title and name in predictions else name
-        draw.text((i * size + 4, 3), label, fill="black")
-    for i, label in enumerate(samples.labels):
-        draw.text((4, HEADER + i * size + 2), label, fill="white", stroke_width=1, stroke_fill="black")
+    if title:
+        draw.text((4, 3), title, fill="black")
+    for i, (cell, label) in enumerate(zip(cells, samples.labels)):
+        x, y = (i // per_block) * (block_width + GAP), top + (i % per_block) * size
+        canvas.paste(Image.fromarray((cell * 255 + 0.5).astype(np.uint8)), (x, y))
+        draw.text((x + 4, y + 2), label, fill="white", stroke_width=1, stroke_fill="black")
+    for block in range(blocks):
+        for j, name in enumerate(columns):
+            draw.text((block * (block_width + GAP) + j * size + 4, top - HEADER + 3), name, fill="black")
     return canvas
+
+
+def _squarest_blocks(photos: int, columns: int) -> int:
+    """How many blocks of rows, side by side, bring the grid's aspect ratio closest to 1."""
+    def skew(blocks: int) -> float:
+        return abs(math.log(blocks * columns / -(-photos // blocks)))
+
+    return min(range(1, max(photos, 1) + 1), key=skew)
 
 
 def _text(value) -> str:
