@@ -63,7 +63,7 @@ def prepare(params) -> Path:
     shutil.rmtree(data, ignore_errors=True)
     download(params, out=data / "raw", root=REPO)
     resize(params.data, raw=data / "raw", out=data / "resized", report_path=data / "data_report.json")
-    shard(resized=data / "resized", out=data / "shards", num_shards=params.shard.num_shards, seed=params.seed)
+    shard(resized=data / "resized", out=data / "shards", num_shards=params.shard.num_shards, seed=params.data.seed)
     return data
 
 
