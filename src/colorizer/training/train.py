@@ -246,7 +246,7 @@ def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> 
 
 
 def _fixed_samples(shards: Path, meta: dict, params: Params) -> samples.SampleSet:
-    test_batches = dataset.evaluation(shards, "test", 64, with_info=True).as_numpy_iterator()
+    test_batches = dataset.evaluation(shards, "val", 64, with_info=True).as_numpy_iterator()
     return samples.pick(test_batches, meta["classes"], params.metrics.samples)
 
 
