@@ -28,7 +28,7 @@ def ours(raw: Path, work: Path, params) -> int:
 
     resized, shards = work / "resized", work / "shards"
     report = resize(params.data, raw=raw, out=resized, report_path=work / "report.json")
-    shard(resized=resized, out=shards, num_shards=params.shard.num_shards, seed=params.seed)
+    shard(resized=resized, out=shards, num_shards=params.shard.num_shards, seed=params.data.seed)
     return sum(report["images"].values())
 
 

@@ -34,7 +34,7 @@ def prepare_shards(data: Path, work: Path, image_size: int):
     params = load_params(work / "params.yaml")
     download(params, out=work / "raw", root=work)
     resize(params.data, raw=work / "raw", out=work / "resized", report_path=work / "report.json")
-    shard(resized=work / "resized", out=work / "shards", num_shards=params.shard.num_shards, seed=params.seed)
+    shard(resized=work / "resized", out=work / "shards", num_shards=params.shard.num_shards, seed=params.data.seed)
     return params
 
 
@@ -42,7 +42,7 @@ def input_pipeline_rate(shards: Path, params, batch_size: int) -> float:
     from colorizer.data import dataset
 
     config = params.train
-    batches = iter(dataset.training(shards, batch_size, config.shuffle_buffer, config.flip, params.seed))
+    batches = iter(dataset.training(shards, batch_size, config.shuffle_buffer, config.flip, params.train.seed))
     for _ in range(WARMUP_STEPS * 4):
         next(batches)
     steps = TIMED_STEPS * 8

@@ -10,7 +10,7 @@ def main() -> None:
     params = load_params()
     meta = shard(
         resized=Path(params.paths.resized), out=Path(params.paths.shards),
-        num_shards=params.shard.num_shards, seed=params.seed,
+        num_shards=params.shard.num_shards, seed=params.data.seed,
     )
     counts = {split: info["examples"] for split, info in meta["splits"].items()}
     print(f"shard: {counts} examples at {meta['image_size']}x{meta['image_size']}")

@@ -69,7 +69,7 @@ def prepare(folder: Path, overrides: dict | None = None):
     paths = params.paths
     download(params, out=Path(paths.raw), root=folder)
     resize(params.data, raw=Path(paths.raw), out=Path(paths.resized), report_path=Path(paths.data_report))
-    shard(resized=Path(paths.resized), out=Path(paths.shards), num_shards=params.shard.num_shards, seed=params.seed)
+    shard(resized=Path(paths.resized), out=Path(paths.shards), num_shards=params.shard.num_shards, seed=params.data.seed)
     return params
 
 

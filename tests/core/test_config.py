@@ -44,8 +44,14 @@ def test_bad_values_name_their_key(overrides, key):
 @pytest.mark.parametrize(
     "overrides, key, allowed",
     [
-        ({"seed": 2**32}, "seed", "[0, 4294967295]"),
-        ({"seed": -1}, "seed", "[0, 4294967295]"),
+        ({"data": {"seed": 2**32}}, "data.seed", "[0, 4294967295]"),
+        ({"data": {"seed": -1}}, "data.seed", "[0, 4294967295]"),
+        ({"train": {"seed": 2**32}}, "train.seed", "[0, 4294967295]"),
+        ({"train": {"seed": -1}}, "train.seed", "[0, 4294967295]"),
+        ({"data": {"near_duplicate_bits": -1}}, "data.near_duplicate_bits", "[0, 16]"),
+        ({"data": {"near_duplicate_bits": 17}}, "data.near_duplicate_bits", "[0, 16]"),
+        ({"data": {"min_colour_spread": -0.5}}, "data.min_colour_spread", "[0, 255]"),
+        ({"data": {"min_colour_spread": 256}}, "data.min_colour_spread", "[0, 255]"),
         ({"data": {"image_size": 100_000}}, "data.image_size", "[32, 1024]"),
         ({"train": {"batch_size": 10_000_000}}, "train.batch_size", "[1, 4096]"),
         ({"evaluate": {"batch_size": 10_000_000}}, "evaluate.batch_size", "[1, 4096]"),
@@ -111,6 +117,15 @@ def test_unknown_and_missing_keys_are_errors():
         params_from_dict(merge(repo_params_dict(), {"colour": 1}))
 
 
+def test_one_seed_for_the_data_and_one_for_training():
+    """`seed` was split: the data stages read data.seed, training train.seed (so `dvc exp run
+    -S train.seed=1` re-runs only train and evaluate). The old key is an error, not ignored."""
+    params = params_from_dict(merge(repo_params_dict(), {"data": {"seed": 1}, "train": {"seed": 2}}))
+    assert (params.data.seed, params.train.seed) == (1, 2)
+    with pytest.raises(ParamError, match=r"unknown key seed\b"):
+        params_from_dict(merge(repo_params_dict(), {"seed": 42}))
+
+
 def test_lr_written_by_dvc_as_string_is_a_float():
     # PyYAML reads `lr: 1e-4` (no dot) as a string; `dvc exp run -S lr=1e-4` writes just that.
     params = params_from_dict(merge(repo_params_dict(), {"lr": "1e-4"}))
@@ -122,6 +137,6 @@ def test_lr_written_by_dvc_as_string_is_a_float():
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ParamError, match="not found"):
         load_params(tmp_path / "params.yaml")
-    (tmp_path / "params.yaml").write_text("seed: [1,\n")
+    (tmp_path / "params.yaml").write_text("lr: [1,\n")
     with pytest.raises(ParamError, match="not valid YAML"):
         load_params(tmp_path / "params.yaml")

@@ -172,7 +172,9 @@ def test_queued_experiments_log_into_the_repository_store(synthetic_project):
 
 def test_temp_experiment_and_dvc_numbers_match_mlflow(synthetic_project):
     project = synthetic_project
-    dvc(project, "exp", "run", "--temp", "-n", "temp-run", "-S", "train.flip=false")
+    # train.seed seeds only training: the data stages stay cached (data.seed would re-run them).
+    output = dvc(project, "exp", "run", "--temp", "-n", "temp-run", "-S", "train.flip=false", "-S", "train.seed=1")
+    assert stages_run(output) == ["train", "evaluate"]
     client, found = runs(project)
     by_name = {run.info.run_name: run for run in found}
     assert "temp-run" in by_name

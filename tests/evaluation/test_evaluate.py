@@ -37,13 +37,13 @@ def evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data
     from colorizer.evaluation import evaluate as evaluate_module
 
     printed_before_scoring = []
-    score = evaluate_module.score_test_split
+    score = evaluate_module.score_split
 
     def noting(*args, **kwargs):
         printed_before_scoring.append(capsys.readouterr().out)
         return score(*args, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "score_test_split", noting)
+    monkeypatch.setattr(evaluate_module, "score_split", noting)
     result = evaluate_module.evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
     return result, printed_before_scoring[0]
 

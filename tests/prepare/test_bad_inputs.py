@@ -90,7 +90,10 @@ def build_corpus(root: Path) -> dict[str, str]:
 @pytest.fixture
 def corpus_run(make_params, tmp_path):
     expected = build_corpus(tmp_path / "messy")
-    params = make_params({"data": {"source": str(tmp_path / "messy"), "max_pixels": 50_000_000}})
+    # min_colour_spread 0: the gray modes here must decode, not be skipped as colourless
+    # (test_clean_splits.py covers that).
+    params = make_params({"data": {"source": str(tmp_path / "messy"), "max_pixels": 50_000_000,
+                                   "min_colour_spread": 0}})
     download(params, out=Path(params.paths.raw), root=tmp_path)
     report = resize(params.data, raw=Path(params.paths.raw), out=Path(params.paths.resized),
                     report_path=Path(params.paths.data_report))

@@ -55,6 +55,7 @@ class PathParams:
 
 @dataclass(frozen=True)
 class DataParams:
+    seed: int
     source: str
     image_size: int
     max_per_class: int | None
@@ -64,8 +65,11 @@ class DataParams:
     max_pixels: int
     max_archive_gib: float
     max_file_mib: int
+    near_duplicate_bits: int
+    min_colour_spread: float
 
     def validate(self) -> None:
+        _require_seed(self.seed, "data.seed")
         _require(bool(self.source.strip()), "data.source", "must not be empty")
         _require_range(self.image_size, "data.image_size", 32, 1024)
         # The encoder halves the resolution three times; the decoder must land on the input size.
@@ -86,6 +90,9 @@ class DataParams:
         _require_range(self.max_archive_gib, "data.max_archive_gib", 0.001, 10_000)
         # Bytes read per source file, held in memory by each download worker.
         _require_range(self.max_file_mib, "data.max_file_mib", 1, 4096)
+        # Of 64 hash bits, unrelated photos differ in about 32: beyond 16 "near" means nothing.
+        _require_range(self.near_duplicate_bits, "data.near_duplicate_bits", 0, 16)
+        _require_range(self.min_colour_spread, "data.min_colour_spread", 0, 255)
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ BACKBONES = ("none", "mobilenet_v2", "efficientnet_b0", "resnet50")
 
 @dataclass(frozen=True)
 class TrainParams:
+    seed: int
     epochs: int
     batch_size: int
     shuffle_buffer: int
@@ -147,6 +155,7 @@ class TrainParams:
     schedule: str
 
     def validate(self) -> None:
+        _require_seed(self.seed, "train.seed")
         _require_choice(self.schedule, "train.schedule", ("constant", "cosine"))
         _require_choice(self.strategy, "train.strategy", ("auto", "mirrored", "multi_worker"))
         _require_choice(self.mixed_precision, "train.mixed_precision", ("auto", "on", "off"))
@@ -192,7 +201,6 @@ class MlflowParams:
 
 @dataclass(frozen=True)
 class Params:
-    seed: int
     lr: float
     paths: PathParams
     data: DataParams
@@ -205,8 +213,6 @@ class Params:
 
     def validate(self) -> None:
         _require(0 < self.lr <= 1, "lr", f"must be in (0, 1], got {self.lr}")
-        # NumPy's and TensorFlow's seeds are unsigned 32-bit.
-        _require_range(self.seed, "seed", 0, 2**32 - 1)
         for f in dataclasses.fields(self):
             section = getattr(self, f.name)
             if hasattr(section, "validate"):
@@ -293,6 +299,11 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 def _require_range(value, key: str, low, high, also: str = "") -> None:
     _require(low <= value <= high, key, f"must be {also}in [{low}, {high}], got {value}")
+
+
+def _require_seed(value: int, key: str) -> None:
+    # NumPy's and TensorFlow's seeds are unsigned 32-bit.
+    _require_range(value, key, 0, 2**32 - 1)
 
 
 def _require_inside_repo(value: str, key: str) -> None:

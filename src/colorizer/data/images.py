@@ -78,6 +78,26 @@ def load_square(data: bytes, size: int, fit: str, max_pixels: int) -> np.ndarray
     return fit_square(decode_rgb(data, max_pixels, target=size), size, fit)
 
 
+def difference_hash(image: Image.Image) -> int:
+    """A 64-bit perceptual hash (dHash): gray, downscaled to 9x8, one bit per horizontal
+    neighbour pair (is the right one brighter?). Copies that were resized or re-encoded
+    differ from the original in a few bits; distinct photos in about half of them."""
+    # LANCZOS rather than BOX or bilinear: on 300 real photos it gave resized + re-encoded
+    # copies the fewest changed bits and distinct photos the fewest near matches. No
+    # reducing_gap: 8x faster, but its box pre-shrink doubled the bits such copies lose.
+    gray = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.LANCZOS), np.int16)
+    bits = np.packbits((gray[:, 1:] > gray[:, :-1]).ravel())
+    return int.from_bytes(bits.tobytes(), "big")
+
+
+def colour_spread(pixels: np.ndarray) -> float:
+    """Mean over pixels of max(R, G, B) - min(R, G, B), in 0..255: about 0 for a grayscale
+    photo stored as RGB (JPEG chroma rounding leaves a fraction of a level)."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]  # per channel in uint8: 25x faster than .max(axis=2)
+    spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # max >= min: no wrap-around
+    return float(np.add.reduce(spread, axis=None, dtype=np.uint64)) / spread.size
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise BadImage("empty file (0 bytes)")

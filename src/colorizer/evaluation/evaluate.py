@@ -57,7 +57,8 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
         picker.offer(batch)
         progress.advance(len(batch["L"]))
 
-    result = score_test_split(model, shards, params.metrics.threshold, params.evaluate.batch_size, each_batch)
+    # The one place the test split is read (tests/training/test_test_split_read_once.py).
+    result = score_split(model, shards, "test", params.metrics.threshold, params.evaluate.batch_size, each_batch)
     progress.done()
     result["threshold"] = params.metrics.threshold
     atomic.write_json(paths.eval_metrics, result)
@@ -93,11 +94,12 @@ def _open_run(tracker: Tracker, params: Params, run_id: str, run_exists: bool) -
         tracker.start(params, tags={ORIGIN_TAG: run_id})
 
 
-def score_test_split(model, shards: Path, threshold: float, batch_size: int, each_batch=None) -> dict:
-    """Every metric of `model` on the test split, with the gray baseline and per class;
-    `each_batch(batch)` sees every batch on the way (L, ab, label, file)."""
+def score_split(model, shards: Path, split: str, threshold: float, batch_size: int, each_batch=None) -> dict:
+    """Every metric of `model` on one split, with the gray baseline and per class;
+    `each_batch(batch)` sees every batch on the way (L, ab, label, file). Choose settings
+    on "val"; "test" is for the final result only."""
     scores = ColorMetrics(threshold, shard_format.read_meta(shards)["classes"])
-    for batch in dataset.evaluation(shards, "test", batch_size, with_info=True).as_numpy_iterator():
+    for batch in dataset.evaluation(shards, split, batch_size, with_info=True).as_numpy_iterator():
         ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
         scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
         if each_batch:

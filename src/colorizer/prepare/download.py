@@ -32,13 +32,13 @@ def download(params: Params, out: Path, root: Path) -> dict:
     """Materialise `params.data.source` into `out`. Returns the report."""
     data = params.data
     with atomic.output_dir(out) as staging:
-        with open_source(data, params.seed, root=root, scratch=out.parent) as (source, refused):
+        with open_source(data, data.seed, root=root, scratch=out.parent) as (source, refused):
             candidates = source.candidates()
             if not candidates:
                 raise ValueError(f"data.source: {source.description} holds no files")
-            candidates = assign_splits(candidates, params.seed)
+            candidates = assign_splits(candidates, data.seed)
             _check_distinct_targets(candidates, source.description)
-            candidates = cap_per_class(candidates, data.max_per_class, params.seed)
+            candidates = cap_per_class(candidates, data.max_per_class, data.seed)
             rows, skipped = _copy_all(source, candidates, staging, data.max_pixels)
             refused = refused + source.refused
         rows, duplicates = _drop_duplicates(rows, staging)

@@ -56,7 +56,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     if tracker:
         tracker.check_reachable()  # fail before any training, not after it
         checkpoint.claim(folder)  # and refuse a checkpoint folder that holds someone else's files
-    keras.utils.set_random_seed(params.seed)
+    keras.utils.set_random_seed(params.train.seed)
     meta = shard_format.read_meta(shards)
     _check_shards_per_worker(meta, devices)
     steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
@@ -201,7 +201,7 @@ def _distributed_training_data(devices: distribute.Devices, shards: Path, params
 
     def per_worker(context: tf.distribute.InputContext):
         return dataset.training(
-            shards, config.batch_size, config.shuffle_buffer, config.flip, params.seed, epoch,
+            shards, config.batch_size, config.shuffle_buffer, config.flip, params.train.seed, epoch,
             worker=(context.input_pipeline_id, context.num_input_pipelines),
         )
 
