@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -54,6 +55,24 @@ def runs(project: Path):
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("landscape-colorization")
     return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def runs_seen_afresh(project: Path) -> list[dict]:
+    """The runs of the project's store as a new process sees them: tags, status, metric names.
+
+    For a store that was replaced while this process had it open: MLflow keeps one SQLAlchemy
+    engine per URI for the life of the process, whose pooled connection still reads the old file."""
+    script = (
+        "import json, sys, mlflow\n"
+        "client = mlflow.MlflowClient(sys.argv[1])\n"
+        "experiment = client.get_experiment_by_name('landscape-colorization')\n"
+        "found = client.search_runs([experiment.experiment_id], order_by=['attributes.start_time ASC'])\n"
+        "print(json.dumps([{'tags': r.data.tags, 'status': r.info.status, 'metrics': sorted(r.data.metrics)}"
+        " for r in found]))\n"
+    )
+    result = subprocess.run([str(BIN / "python"), "-c", script, f"sqlite:///{project / 'mlflow.db'}"],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def image_steps(client, run_id: str) -> set[tuple[str, int]]:

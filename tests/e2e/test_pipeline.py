@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from project import STAGES, dvc, git_env, image_steps, make_project, runs, stages_run
+from project import (
+    STAGES,
+    dvc,
+    git_env,
+    image_steps,
+    make_project,
+    runs,
+    runs_seen_afresh,
+    stages_run,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -64,9 +73,9 @@ def test_evaluate_alone_recovers_when_the_store_lost_the_run(synthetic_project):
         output = dvc(project, "repro", "-f", "-s", "evaluate")
         assert stages_run(output) == ["evaluate"]
         assert f"MLflow run {lost}" in output and "did not exist until this stage opened it" in output
-        _, [run] = runs(project)
-        assert run.data.tags["colorizer.origin_run_id"] == lost and run.info.status == "FINISHED"
-        assert "test/accuracy" in run.data.metrics
+        [run] = runs_seen_afresh(project)
+        assert run["tags"]["colorizer.origin_run_id"] == lost and run["status"] == "FINISHED"
+        assert "test/accuracy" in run["metrics"]
     finally:
         store.unlink(missing_ok=True)
         aside.rename(store)
