@@ -11,7 +11,7 @@ OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install ui exps bench bench-quality lock clean
+.PHONY: run test install ui exps bench bench-quality bench-seeds lock clean
 
 # The columns of `dvc exp show` worth comparing at a glance (it has a hundred more).
 EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|train\.epochs|^accuracy$$|^auc$$|^psnr$$|^mse$$|^colorfulness_ratio$$
@@ -41,6 +41,10 @@ exps: install
 BENCH_DATA ?= ../shared/data/landscapes
 bench: install
 	cd bench && ../$(BIN)/python run_all.py --data $(abspath $(BENCH_DATA))
+
+# Validation quality over 3 seeds, the pre-issue-11 network vs the default (~15 min on 2 CPUs).
+bench-seeds: install
+	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,default
 
 bench-quality: install
 	cd bench && ../$(BIN)/python quality.py --data $(abspath $(BENCH_DATA))

@@ -24,7 +24,9 @@ TINY = {"data": {"image_size": 32, "synthetic_per_class": 10, "synthetic_size": 
 
 def dvc(project: Path, *args: str) -> str:
     result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, capture_output=True, text=True,
+                            # PYTHONPATH: the stages import the copy's own package, whatever the venv's editable install points at
                             env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(project), "TF_CPP_MIN_LOG_LEVEL": "2",
+                                 "PYTHONPATH": str(project / "src"),
                                  "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
                                  "GIT_COMMITTER_EMAIL": "b@b"})
     if result.returncode:

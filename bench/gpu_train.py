@@ -1,12 +1,17 @@
-"""Training speed of the hybrid on an accelerator, with Keras and JAX or PyTorch only (no TensorFlow).
+"""Training speed of the default network on an accelerator, with Keras and JAX or PyTorch only (no TensorFlow).
 
-Builds the same hybrid model the pipeline trains (src/colorizer/model.py), trains it
-on in-memory batches and reports images/s and step time for several batch sizes,
-in float32 and mixed precision. Data: real shards exported to .npz (`--export`,
-which needs TensorFlow and runs where the pipeline does), or synthetic landscapes.
+Builds the network and loss the pipeline trains by default (params.yaml's `model`
+section and the classification loss over ab bins), trains it on in-memory batches
+and reports, for a few batch sizes in float32 and mixed precision: step time,
+images/s, FLOPs per training image (colorizer.model.flops, the analytic count the
+tests check against TensorFlow's profiler) and the utilisation (MFU) = training
+FLOP/s over the device's matmul peak, measured in the same run (float32 matmul for
+float32 rows, float16 for mixed). Sized to finish in under 5 minutes on one GPU.
+Data: real shards exported to .npz (`--export`, which needs TensorFlow and runs
+where the pipeline does), or synthetic landscapes.
 
     python bench/gpu_train.py --backend jax [--data shards.npz] [--image-size 224] \\
-        [--batch-sizes 32 64 128 256] [--steps 30] [--out gpu_train.json]
+        [--batch-sizes 64 256] [--steps 20] [--out gpu_train.json]
     python bench/gpu_train.py --export data/shards shards.npz   # on the pipeline's machine
 """
 
@@ -56,28 +61,57 @@ def load_batches(data: str | None, image_size: int, count: int):
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def measure(batch_size: int, precision: str, image_size: int, steps: int, x, y) -> dict:
+def matmul_peak_tflops(dtype: str, size: int = 8192, repeats: int = 10) -> float:
+    """Best-of matmul TFLOP/s of the device in `dtype` (keras.ops on the chosen backend)."""
     import keras
 
-    from colorizer.core.config import ModelParams
-    from colorizer.model.losses import mse_loss
+    a = keras.random.normal((size, size), dtype=dtype)
+    b = keras.random.normal((size, size), dtype=dtype)
+    np.asarray(keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[:1, :1])).item()  # compile, warm up
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            c = keras.ops.matmul(a, b)
+        np.asarray(keras.ops.convert_to_numpy(c[:1, :1])).item()  # wait for the device
+        best = min(best, (time.perf_counter() - started) / repeats)
+    return 2 * size**3 / best / 1e12
+
+
+def default_config():
+    from colorizer.core.config import load_params
+
+    return load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+
+
+def measure(batch_size: int, precision: str, image_size: int, steps: int, x, y, peaks: dict) -> dict:
+    import keras
+
+    from colorizer.model import losses
+    from colorizer.model.flops import analytic_flops
     from colorizer.model.network import build_model
 
     keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed" else "float32")
-    config = ModelParams(arch="hybrid", width=32, skips=True, norm="batch", backbone="none",
-                         temperature=0.38, prior_correction=0.0, output_stride=2)
-    model = build_model(config, image_size)
-    model.compile(keras.optimizers.Adam(1e-3), mse_loss)  # Keras adds loss scaling for mixed_float16
+    params = default_config()
+    bins = losses.ab_bins()
+    model = build_model(params.model, image_size, bins)
+    # Keras adds loss scaling for mixed_float16; the loss sees the [ab, logits] model's logits.
+    model.compile(keras.optimizers.Adam(1e-3), [None, losses.make_loss("classification", bins, None)])
     xb, yb = x[:batch_size], y[:batch_size]
     for _ in range(3):  # compilation and warm-up
-        model.train_on_batch(xb, yb)
+        model.train_on_batch(xb, [yb, yb])
     started = time.perf_counter()
     for _ in range(steps):
-        loss = model.train_on_batch(xb, yb)
-    float(np.asarray(loss))  # wait for the device
+        loss = model.train_on_batch(xb, [yb, yb])
+    float(np.asarray(loss if np.ndim(loss) == 0 else np.ravel(loss)[0]))  # wait for the device
     seconds = time.perf_counter() - started
+    images_per_s = batch_size * steps / seconds
+    flops = analytic_flops(model)
+    peak = peaks["float16" if precision == "mixed" else "float32"]
     return {"batch_size": batch_size, "precision": precision, "step_ms": 1000 * seconds / steps,
-            "images_per_s": batch_size * steps / seconds}
+            "images_per_s": images_per_s, "training_flops_per_image": flops["training"],
+            "forward_flops_per_image": flops["forward"], "matmul_peak_tflops": peak,
+            "utilisation": flops["training"] * images_per_s / (peak * 1e12)}
 
 
 def main() -> None:
@@ -85,9 +119,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("jax", "torch"), default="jax")
     parser.add_argument("--data", help=".npz from --export (default: synthetic landscapes)")
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed"], choices=("float32", "mixed"))
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--matmul-size", type=int, default=8192, help="square matmul measuring the peak")
     parser.add_argument("--out", default="gpu_train.json")
     parser.add_argument("--export", nargs=2, metavar=("SHARDS", "NPZ"), help="export real shards and exit")
     args = parser.parse_args()
@@ -98,14 +133,17 @@ def main() -> None:
 
     x, y = load_batches(args.data, args.image_size, max(args.batch_sizes))
     device = _device_name(args.backend)
-    rows = [measure(b, p, args.image_size, args.steps, x, y) for p in args.precisions for b in args.batch_sizes]
+    peaks = {dtype: matmul_peak_tflops(dtype, args.matmul_size) for dtype in ("float32", "float16")}
+    rows = [measure(b, p, args.image_size, args.steps, x, y, peaks) for p in args.precisions for b in args.batch_sizes]
+    config = default_config().model
     result = {"backend": keras.backend.backend(), "device": device, "image_size": args.image_size,
-              "data": args.data or "synthetic", "results": rows}
+              "data": args.data or "synthetic", "model": vars(config), "matmul_peak_tflops": peaks, "results": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{device}, keras {keras.__version__} on {args.backend}, {args.image_size}x{args.image_size}")
+    print(f"{device}, keras {keras.__version__} on {args.backend}, {args.image_size}x{args.image_size}, "
+          f"matmul peak {peaks['float32']:.1f} TFLOP/s float32, {peaks['float16']:.1f} float16")
     for row in rows:
         print(f"batch {row['batch_size']:4}  {row['precision']:8} {row['step_ms']:9.1f} ms/step "
-              f"{row['images_per_s']:9.1f} images/s")
+              f"{row['images_per_s']:9.1f} images/s  MFU {100 * row['utilisation']:.1f}%")
 
 
 def _device_name(backend: str) -> str:

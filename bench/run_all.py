@@ -13,29 +13,90 @@ import json
 import time
 
 import dvc_overhead
+import inference
 import memory
 import preprocess
 import throughput
-from common import RESULTS, machine, photo_folder
+from common import REPO, RESULTS, machine, photo_folder, save_results
+
+CUT_VARIANT = "strided_standard_w15"
+QUALITY_SEEDS = REPO / "bench" / "quality_seeds.json"  # written by `make bench-seeds` (~15 min): not re-run here
+
+
+def quality_summary() -> dict | None:
+    """The validation quality over seeds of the compute cut (strided stem, width 15) against the
+    default network (conv stem, width 24: "before" in bench/quality_seeds.json), from that file."""
+    if not QUALITY_SEEDS.exists():
+        return None
+    report = json.loads(QUALITY_SEEDS.read_text())
+    variants = report["variants"]
+    if any("summary" not in variants.get(name, {}) for name in ("before", CUT_VARIANT)):
+        return None
+    default, cut = variants["before"]["summary"], variants[CUT_VARIANT]["summary"]
+    return {
+        "recipe": {k: report[k] for k in ("image_size", "epochs", "max_per_class", "split")},
+        "seeds": len(variants[CUT_VARIANT]["runs"]),
+        "default": default, "cut": cut,
+        # "no worse within the seed-to-seed spread": the cut's mean is at least the default's worst seed
+        "goal_cut_accuracy_within_spread_met": cut["accuracy"]["mean"] >= default["accuracy"]["min"],
+        "goal_cut_psnr_within_spread_met": cut["psnr"]["mean"] >= default["psnr"]["min"],
+    }
+
+
+def collect_goals(results: dict) -> dict:
+    """Every goal of every benchmark, as one flat dict of booleans."""
+    goals = {f"preprocess.{k}": v for k, v in results["preprocess"].items() if k.startswith("goal")}
+    goals.update({f"throughput.{k}": v for k, v in results["throughput"]["goals"].items()})
+    goals["throughput.goal_10x_train_step_met"] = results["throughput"]["input_pipeline"]["goal_10x_train_step_met"]
+    goals["memory.goal_under_15_percent_met"] = results["memory"]["goal_under_15_percent_met"]
+    goals["dvc.goal_only_train_and_evaluate_met"] = results["dvc"]["goal_only_train_and_evaluate_met"]
+    if results.get("quality"):
+        goals.update({f"quality.{k}": v for k, v in results["quality"].items() if k.startswith("goal")})
+    return goals
 
 
 def table(results: dict) -> list[str]:
     p, t, m, d = results["preprocess"], results["throughput"], results["memory"], results["dvc"]
-    pipeline = t["input_pipeline"]
+    pipeline, models, goals = t["input_pipeline"], t["models"], t["goals"]
+    default, cut = models["default@224"], models["compute cut@224 (stem strided, width 15)"]
+    c = t["comparison"]
     rows = [
         ("preprocess: ours vs naive (resize+shard)", f"{p['ours_images_per_s']:.0f} vs {p['naive_images_per_s']:.0f} img/s",
          f"{p['speedup_vs_naive']:.1f}x", ">= 4x", p["goal_speedup_vs_naive_met"]),
         ("preprocess: floor (decode+resize) vs ours", f"{p['floor_images_per_s']:.0f} vs {p['ours_images_per_s']:.0f} img/s",
          f"{p['floor_over_ours']:.2f}x", "<= 1.5x", p["goal_within_1_5x_of_floor_met"]),
-        ("input pipeline vs hybrid train step @224", f"{pipeline['images_per_s']:.0f} vs "
-         f"{t['models']['hybrid@224']['train_images_per_s']:.1f} img/s", f"{pipeline['over_train_step']:.1f}x", ">= 10x",
+        ("preprocess: floor vs two-pass design floor", f"{p['floor_images_per_s']:.0f} vs "
+         f"{p['two_pass_floor_images_per_s']:.0f} img/s", f"{p['floor_over_two_pass_floor']:.2f}x", "-", None),
+        ("matmul float32 (this run's peak)", f"{t['matmul_gflops']:.0f} GFLOP/s", "", "", None),
+        ("training GFLOP/image @224: cut vs default", f"{cut['flops']['training_profiler'] / 1e9:.2f} vs "
+         f"{default['flops']['training_profiler'] / 1e9:.2f}", f"{c['cut_training_flops_over_default']:.2f}x", "<= 0.40x",
+         goals["cut_training_flops_at_most_40pct_of_default"]),
+        ("utilisation (MFU) @224: cut vs default", f"{100 * cut['utilisation']:.1f}% vs "
+         f"{100 * default['utilisation']:.1f}%", "", ">= default", goals["cut_utilisation_not_lower_than_default"]),
+        ("train img/s @224: cut vs default", f"{cut['train_images_per_s']:.1f} vs {default['train_images_per_s']:.1f}",
+         f"{c['cut_train_speedup_over_default']:.2f}x", "", None),
+        ("streaming train loop vs keras fit @224", f"{models['default@224 streaming']['train_images_per_s']:.1f} vs "
+         f"{models['default@224 keras fit']['train_images_per_s']:.1f} img/s", f"{c['streaming_loop_over_keras_fit']:.2f}x",
+         ">= 1x", goals["streaming_loop_at_least_keras_fit"]),
+        ("input pipeline vs default train step @224", f"{pipeline['images_per_s']:.0f} vs "
+         f"{default['train_images_per_s']:.1f} img/s", f"{pipeline['over_train_step']:.1f}x", ">= 10x",
          pipeline["goal_10x_train_step_met"]),
-        ("input pipeline vs hybrid inference @224", f"{pipeline['images_per_s']:.0f} vs "
-         f"{t['models']['hybrid@224']['inference_images_per_s']:.1f} img/s", f"{pipeline['over_inference']:.1f}x", "-", None),
     ]
-    for name, rates in t["models"].items():
-        rows.append((f"model {name}", f"train {rates['train_images_per_s']:.1f}, infer "
-                     f"{rates['inference_images_per_s']:.1f} img/s", "", "", None))
+    for name, r in models.items():
+        infer = f", infer {r['inference_images_per_s']:.0f}" if "inference_images_per_s" in r else ""
+        rows.append((f"model {name}"[:60], f"train {r['train_images_per_s']:.1f}{infer} img/s",
+                     f"{r['flops']['training_profiler'] / 1e9:.2f} GF", f"MFU {100 * r['utilisation']:.1f}%", None))
+    i = results["inference"]
+    rows.append(("colorize CLI: one 12 MP photo", f"{i['photo_12mp']['wall_seconds']:.1f} s, peak RSS "
+                 f"{i['photo_12mp']['peak_rss_mib']:.0f} MiB", "", "", None))
+    rows.append(("colorize CLI: 100 photos of 150 px", f"{i['folder_100x150px']['images_per_s']:.1f} img/s, peak RSS "
+                 f"{i['folder_100x150px']['peak_rss_mib']:.0f} MiB", "", "", None))
+    q = results.get("quality")
+    if q:
+        for key in ("accuracy", "psnr"):
+            rows.append((f"val {key} (seeds): cut vs default", f"{q['cut'][key]['mean']:.4f} vs "
+                         f"{q['default'][key]['mean']:.4f} (min {q['default'][key]['min']:.4f})", "", ">= default min",
+                         q[f"goal_cut_{key}_within_spread_met"]))
     for stage_name, growth in m["growth"].items():
         rows.append((f"peak PSS {stage_name}, {m['images']['1x']} -> {m['images']['4x']} images",
                      f"{m['1x'][stage_name]['peak_pss_mib']:.0f} -> {m['4x'][stage_name]['peak_pss_mib']:.0f} MiB",
@@ -44,26 +105,36 @@ def table(results: dict) -> list[str]:
     rows.append(("stages re-run by dvc exp run -S lr=...", ", ".join(d["stages_rerun_after_lr_change"]), "",
                  "train, evaluate", d["goal_only_train_and_evaluate_met"]))
     width = max(len(r[0]) for r in rows)
-    lines = [f"{'benchmark':{width}}  {'measured':34} {'ratio':>8}  {'goal':16} met"]
+    lines = [f"{'benchmark':{width}}  {'measured':40} {'ratio':>8}  {'goal':16} met"]
     for name, measured, ratio, goal, met in rows:
         mark = "" if met is None else ("yes" if met else "NO")
-        lines.append(f"{name:{width}}  {measured:34} {ratio:>8}  {goal:16} {mark}")
+        lines.append(f"{name:{width}}  {measured:40} {ratio:>8}  {goal:16} {mark}")
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
+    parser.add_argument("--table", action="store_true",
+                        help="only print the table of bench/results.json (after re-running one benchmark on its own)")
     args = parser.parse_args()
+    if args.table:
+        results = json.loads(RESULTS.read_text())
+        results["quality"] = quality_summary()
+        results["goals"] = collect_goals(results)
+        RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        print("\n".join(table(results)))
+        return
     data = photo_folder(args.data)
     started = time.perf_counter()
-    results = {
-        "machine": machine(),
-        "preprocess": preprocess.run(data, 224),
-        "throughput": throughput.run(data, 16),
-        "memory": memory.run(224),
-        "dvc": dvc_overhead.run(),
-    }
+    results = {"machine": machine()}
+    for name, measure in (("preprocess", lambda: preprocess.run(data, 224)), ("throughput", lambda: throughput.run(data, 16)),
+                          ("memory", lambda: memory.run(224)), ("dvc", dvc_overhead.run),
+                          ("inference", lambda: inference.run(data))):
+        results[name] = measure()
+        save_results(name, results[name])  # each part kept as soon as measured
+    results["quality"] = quality_summary()
+    results["goals"] = collect_goals(results)
     results["seconds"] = round(time.perf_counter() - started)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print("\n".join(table(results)))

@@ -1,12 +1,25 @@
-"""Images per second: the tf.data input pipeline against the model, and each model's speed.
+"""Images/s, FLOPs and utilisation of what the pipeline trains, against the machine's own limit.
 
-1. The input pipeline (shards -> decoded, augmented, batched tensors) alone, against
-   the train step and the inference step of the hybrid at the same batch and image
-   size. Goal: the pipeline delivers >= 10x what a CPU train step consumes, so an
-   accelerator (tens of times faster) would still not wait for it.
-2. Training and inference images/s of the hybrid and the autoencoder at 128 and 224.
+Every model row is params.yaml's configuration (model, loss, batch) unless its name
+says otherwise; all rows are timed in one process, round-robin over several rounds
+(median kept), so a machine shared with other work slows them alike.
 
-    python bench/throughput.py [--data DIR] [--batch-size 16]
+- `matmul_gflops`: float32 matmul (2048 x 2048, TensorFlow, all cores) GFLOP/s: the
+  machine's practical peak, measured in the same run.
+- FLOPs per image of the forward pass and of a training step: TensorFlow's profiler on
+  the traced graph, and the analytic count of colorizer.model.flops (checked against
+  each other in tests/model/test_flops.py).
+- utilisation (MFU) = training FLOPs per image x training images/s / matmul peak.
+- `default@224`: the project's training step (training.train._train_step with the
+  classification loss) on in-memory batches; `default@224 streaming`: the same step
+  fed by the real tf.data pipeline from shards of the real photos (what `train` runs);
+  `default@224 keras fit`: the seed's way, Keras `model.fit` on in-memory NumPy arrays,
+  same model, loss, batch and metrics (ab_mse, ab_accuracy).
+- labelled extras: `mse loss`, the compute cut (`stem strided, width 15`), and the
+  `autoencoder` baseline.
+- the input pipeline alone, against the default train step (goal >= 10x).
+
+    python bench/throughput.py [--data DIR] [--batch-size 16] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -21,21 +35,146 @@ from pathlib import Path
 import numpy as np
 from common import machine, photo_folder, save_results, write_params
 
-WARMUP_STEPS, TIMED_STEPS = 3, 12
+WARMUP_STEPS, TIMED_STEPS = 2, 6
+# The compute cut measured against the default: 37% of its training FLOPs, but a little less colour
+# on validation (bench/README.md), so params.yaml keeps the default network.
+CUT_NETWORK = {"stem": "strided", "convs": "standard", "width": 15}
+CUT_ROW = "compute cut@224 (stem strided, width 15)"
 
 
-def prepare_shards(data: Path, work: Path, image_size: int):
+def prepare_shards(data: Path, work: Path, image_size: int, max_per_class: int | None = None):
     from colorizer.core.config import load_params
     from colorizer.prepare.download import download
     from colorizer.prepare.resize import resize
     from colorizer.prepare.shard import shard
 
-    write_params(work, {"data": {"source": str(data), "image_size": image_size}})
+    write_params(work, {"data": {"source": str(data), "image_size": image_size, "max_per_class": max_per_class}})
     params = load_params(work / "params.yaml")
     download(params, out=work / "raw", root=work)
     resize(params.data, raw=work / "raw", out=work / "resized", report_path=work / "report.json")
     shard(resized=work / "resized", out=work / "shards", num_shards=params.shard.num_shards, seed=params.data.seed)
     return params
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best-of float32 matmul GFLOP/s on this machine now (TensorFlow, all its threads)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    np.asarray(matmul(a, b))
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.asarray(matmul(a, b))
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9
+
+
+def with_model(params, loss: str | None = None, image_size: int | None = None, **model_overrides):
+    """params with some model / loss settings changed (a labelled variant)."""
+    model = dataclasses.replace(params.model, **model_overrides)
+    train = dataclasses.replace(params.train, loss=loss or params.train.loss)
+    data = dataclasses.replace(params.data, image_size=image_size or params.data.image_size)
+    return dataclasses.replace(params, model=model, train=train, data=data)
+
+
+def model_and_loss(params, histogram: np.ndarray | None):
+    """The model and loss `train` builds for these params (histogram: the shards' ab histogram)."""
+    from colorizer.model import losses
+    from colorizer.model.network import build_model
+
+    size = params.data.image_size
+    if params.train.loss != "classification":
+        return build_model(params.model, size), losses.make_loss(params.train.loss)
+    bins = losses.ab_bins()
+    prior = losses.colour_prior(histogram, bins)
+    weights = losses.rebalancing_weights(prior, params.train.rebalance)
+    offsets = losses.prior_correction(prior, params.model.prior_correction)
+    return build_model(params.model, size, bins, offsets), losses.make_loss("classification", bins, weights)
+
+
+class StepTimer:
+    """One model's train and inference steps, timed a few steps at a time (call `round` repeatedly)."""
+
+    def __init__(self, params, histogram, batch_size: int, stream=None, fit: bool = False):
+        import keras
+        import tensorflow as tf
+
+        from colorizer.model.flops import analytic_flops, profiled_flops
+        from colorizer.model.network import inference_model
+        from colorizer.training.train import _train_step
+
+        keras.utils.set_random_seed(0)
+        self.batch_size, self.fit = batch_size, fit
+        self.model, loss = model_and_loss(params, histogram)
+        size = params.data.image_size
+        counted = analytic_flops(self.model)
+        self.flops = {
+            "forward_profiler": profiled_flops(inference_model(self.model)),
+            "training_profiler": profiled_flops(self.model, loss=loss, training=True),
+            "forward_analytic": counted["forward"],
+            "training_analytic": counted["training"],
+        }
+        rng = np.random.default_rng(0)
+        x = rng.uniform(-1, 1, (batch_size, size, size, 1)).astype(np.float32)
+        y = rng.uniform(-0.3, 0.3, (batch_size, size, size, 2)).astype(np.float32)
+        if fit:
+            from colorizer.evaluation.metrics import ab_accuracy, ab_mse
+
+            reps = TIMED_STEPS
+            self.arrays = (np.tile(x, (reps, 1, 1, 1)), np.tile(y, (reps, 1, 1, 1)))
+            if params.train.loss == "classification":
+                self.model.compile(keras.optimizers.Adam(params.lr), [None, loss],
+                                   metrics=[[ab_mse(), ab_accuracy(params.metrics.threshold)], []])
+                self.targets = [self.arrays[1], self.arrays[1]]
+            else:
+                self.model.compile(keras.optimizers.Adam(params.lr), loss,
+                                   metrics=[ab_mse(), ab_accuracy(params.metrics.threshold)])
+                self.targets = self.arrays[1]
+            self.train = lambda: self.model.fit(self.arrays[0], self.targets, batch_size=batch_size, epochs=1,
+                                                verbose=0, shuffle=False)
+            self.steps_per_call = reps
+        else:
+            optimizer = keras.optimizers.Adam(params.lr)
+            optimizer.build(self.model.trainable_variables)
+            step = _train_step(tf.distribute.get_strategy(), self.model, optimizer, loss, params, 1)
+            batches = stream if stream is not None else iter(itertools.repeat((tf.constant(x), tf.constant(y))))
+            self.train = lambda: np.asarray(step(batches))
+            self.steps_per_call = 1
+        infer_model = inference_model(self.model)
+        infer = tf.function(lambda x: infer_model(x, training=False))
+        self.infer = lambda: np.asarray(infer(tf.constant(x)))
+        self.train_rates, self.infer_rates = [], []
+        for _ in range(WARMUP_STEPS):
+            self.train()
+            self.infer()
+
+    def round(self, infer: bool = True) -> None:
+        calls = max(1, TIMED_STEPS // self.steps_per_call)
+        started = time.perf_counter()
+        for _ in range(calls):
+            self.train()
+        self.train_rates.append(calls * self.steps_per_call * self.batch_size / (time.perf_counter() - started))
+        if infer:
+            started = time.perf_counter()
+            for _ in range(TIMED_STEPS):
+                self.infer()
+            self.infer_rates.append(TIMED_STEPS * self.batch_size / (time.perf_counter() - started))
+
+    def result(self, peak_gflops: float) -> dict:
+        train = statistics.median(self.train_rates)
+        out = {
+            "train_images_per_s": train,
+            "train_images_per_s_rounds": [round(r, 2) for r in self.train_rates],
+            "parameters": int(self.model.count_params()),
+            "flops": {k: int(v) for k, v in self.flops.items()},
+            "utilisation": self.flops["training_profiler"] * train / (peak_gflops * 1e9),
+        }
+        if self.infer_rates:
+            out["inference_images_per_s"] = statistics.median(self.infer_rates)
+        return out
 
 
 def input_pipeline_rate(shards: Path, params, batch_size: int) -> float:
@@ -45,64 +184,71 @@ def input_pipeline_rate(shards: Path, params, batch_size: int) -> float:
     batches = iter(dataset.training(shards, batch_size, config.shuffle_buffer, config.flip, params.train.seed))
     for _ in range(WARMUP_STEPS * 4):
         next(batches)
-    steps = TIMED_STEPS * 8
+    steps = 96
     started = time.perf_counter()
     for _ in range(steps):
         next(batches)
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def model_rates(params, arch: str, image_size: int, batch_size: int) -> dict:
-    """Train-step and inference images/s of one architecture, on in-memory batches."""
-    import keras
+def run(data: Path, batch_size: int, rounds: int = 3) -> dict:
     import tensorflow as tf
 
-    from colorizer.model import losses
-    from colorizer.model.network import build_model, inference_model
-    from colorizer.training.train import _train_step
+    from colorizer.data import dataset
+    from colorizer.data import shards as shard_format
 
-    model = build_model(dataclasses.replace(params.model, arch=arch), image_size)
-    optimizer = keras.optimizers.Adam(params.lr)
-    optimizer.build(model.trainable_variables)
-    strategy = tf.distribute.get_strategy()
-    step = _train_step(strategy, model, optimizer, losses.make_loss("mse"), params, 1)
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(-1, 1, (batch_size, image_size, image_size, 1)), tf.float32)
-    y = tf.constant(rng.uniform(-0.3, 0.3, (batch_size, image_size, image_size, 2)), tf.float32)
-    batches = iter(itertools.repeat((x, y)))
-    infer = tf.function(lambda x: inference_model(model)(x, training=False))
-    return {
-        "train_images_per_s": _rate(lambda: step(batches), batch_size),
-        "inference_images_per_s": _rate(lambda: infer(x), batch_size),
-        "parameters": int(model.count_params()),
-    }
-
-
-def _rate(call, batch_size: int) -> float:
-    for _ in range(WARMUP_STEPS):
-        np.asarray(call())
-    started = time.perf_counter()
-    for _ in range(TIMED_STEPS):
-        np.asarray(call())
-    return TIMED_STEPS * batch_size / (time.perf_counter() - started)
-
-
-def run(data: Path, batch_size: int) -> dict:
-    result = {"machine": machine(), "batch_size": batch_size, "models": {}}
+    result = {"machine": machine(), "batch_size": batch_size, "rounds": rounds, "models": {}}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         params = prepare_shards(data, work, 224)
+        params = dataclasses.replace(params, train=dataclasses.replace(params.train, batch_size=batch_size))
+        histogram = shard_format.read_ab_histogram(work / "shards")
+        result["matmul_gflops_before"] = matmul_gflops()
+        stream = iter(dataset.training(work / "shards", batch_size, params.train.shuffle_buffer,
+                                       params.train.flip, params.train.seed))
+        timers = {
+            "default@224": StepTimer(params, histogram, batch_size),
+            "default@224 streaming": StepTimer(params, histogram, batch_size, stream=stream),
+            "default@224 keras fit": StepTimer(params, histogram, batch_size, fit=True),
+            "default@128": StepTimer(with_model(params, image_size=128), histogram, batch_size),
+            "mse loss@224": StepTimer(with_model(params, loss="mse"), histogram, batch_size),
+            CUT_ROW: StepTimer(with_model(params, **CUT_NETWORK), histogram, batch_size),
+            "autoencoder@224": StepTimer(with_model(params, arch="autoencoder"), histogram, batch_size),
+        }
+        for _ in range(rounds):
+            for name, timer in timers.items():
+                timer.round(infer="streaming" not in name and "fit" not in name)
+        result["matmul_gflops_after"] = matmul_gflops()
+        peak = max(result["matmul_gflops_before"], result["matmul_gflops_after"])
+        result["matmul_gflops"] = peak
+        result["models"] = {name: timer.result(peak) for name, timer in timers.items()}
+        tf.keras.backend.clear_session() if hasattr(tf, "keras") else None
         pipeline = input_pipeline_rate(work / "shards", params, batch_size)
-        for arch, size in itertools.product(("hybrid", "autoencoder"), (128, 224)):
-            result["models"][f"{arch}@{size}"] = model_rates(params, arch, size, batch_size)
-    hybrid = result["models"]["hybrid@224"]
+    models = result["models"]
+    default, cut = models["default@224"], models[CUT_ROW]
     result["input_pipeline"] = {
         "image_size": 224,
         "images_per_s": pipeline,
-        "over_train_step": pipeline / hybrid["train_images_per_s"],
-        "over_inference": pipeline / hybrid["inference_images_per_s"],
+        "over_train_step": pipeline / default["train_images_per_s"],
+        "over_inference": pipeline / default["inference_images_per_s"],
     }
     result["input_pipeline"]["goal_10x_train_step_met"] = result["input_pipeline"]["over_train_step"] >= 10
+    streaming_over_fit = models["default@224 streaming"]["train_images_per_s"] / models["default@224 keras fit"]["train_images_per_s"]
+    flops_ratio = cut["flops"]["training_profiler"] / default["flops"]["training_profiler"]
+    result["comparison"] = {
+        "streaming_loop_over_keras_fit": streaming_over_fit,
+        "cut_training_flops_over_default": flops_ratio,
+        "cut_train_speedup_over_default": cut["train_images_per_s"] / default["train_images_per_s"],
+        "utilisation_default": default["utilisation"],
+        "utilisation_cut": cut["utilisation"],
+        "default_over_mse_loss_rate": default["train_images_per_s"] / models["mse loss@224"]["train_images_per_s"],
+    }
+    result["goals"] = {
+        "streaming_loop_at_least_keras_fit": streaming_over_fit >= 1.0,
+        "cut_training_flops_at_most_40pct_of_default": flops_ratio <= 0.40,
+        "cut_training_gflops_at_most_1_5": cut["flops"]["training_profiler"] <= 1.5e9,
+        "cut_utilisation_not_lower_than_default": cut["utilisation"] >= default["utilisation"],
+    }
     return result
 
 
@@ -110,13 +256,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    result = run(photo_folder(args.data), args.batch_size)
+    result = run(photo_folder(args.data), args.batch_size, args.rounds)
     save_results("throughput", result)
-    print(f"input pipeline: {result['input_pipeline']['images_per_s']:.0f} images/s "
-          f"= {result['input_pipeline']['over_train_step']:.1f}x the hybrid's train step at 224")
-    for name, rates in result["models"].items():
-        print(f"{name:18} train {rates['train_images_per_s']:7.1f}  inference {rates['inference_images_per_s']:7.1f} images/s")
+    print(f"matmul float32: {result['matmul_gflops']:.1f} GFLOP/s")
+    for name, r in result["models"].items():
+        infer = f"  inference {r['inference_images_per_s']:7.1f}" if "inference_images_per_s" in r else ""
+        print(f"{name:50} train {r['train_images_per_s']:7.1f}{infer} images/s  "
+              f"{r['flops']['forward_profiler'] / 1e9:.3f} / {r['flops']['training_profiler'] / 1e9:.3f} GFLOP "
+              f"(fwd / train)  MFU {100 * r['utilisation']:.1f}%")
+    print({k: round(v, 3) for k, v in result["comparison"].items()})
+    print(result["goals"])
 
 
 if __name__ == "__main__":

@@ -17,10 +17,14 @@ def config(**overrides):
 @pytest.mark.parametrize(
     "arch, skips, size, stride, norm",
     [("hybrid", True, 32, 1, "batch"), ("hybrid", False, 40, 2, "group"), ("hybrid", True, 64, 8, "none"),
-     ("autoencoder", True, 32, 4, "batch"), ("autoencoder", False, 64, 1, "group")],
+     ("autoencoder", True, 32, 4, "batch"), ("autoencoder", False, 64, 1, "group"),
+     ("hybrid", True, 32, 4, "s2d"), ("hybrid", False, 64, 8, "s2d-sep"), ("autoencoder", True, 40, 4, "sep")],
 )
 def test_output_shape_and_range(arch, skips, size, stride, norm):
-    model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm), size)
+    extra = {"s2d": {"stem": "space_to_depth"}, "sep": {"convs": "separable"},
+             "s2d-sep": {"stem": "space_to_depth", "convs": "separable"}}.get(norm)
+    norm, extra = ("batch", extra) if extra else (norm, {})
+    model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm, **extra), size)
     out = model.predict(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32"), verbose=0)
     assert out.shape == (2, size, size, 2)
     assert out.dtype == np.float32 and np.all(np.abs(out) <= 1)
@@ -47,8 +51,9 @@ def test_one_training_step_reduces_loss(arch):
     assert last < first
 
 
-def test_saved_model_reloads_in_safe_mode(tmp_path):
-    model = build_model(config(), 32)
+@pytest.mark.parametrize("extra", [{}, {"stem": "space_to_depth", "output_stride": 4, "convs": "separable"}])
+def test_saved_model_reloads_in_safe_mode(tmp_path, extra):
+    model = build_model(config(**extra), 32)
     path = tmp_path / "m.keras"
     model.save(path)
     again = load_model(path)

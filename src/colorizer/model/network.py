@@ -17,6 +17,15 @@ et al. 2017 ("Deep Koalarization"):
 `autoencoder`: the same encoder and decoder without the global branch, the
 plain convolutional autoencoder of Nihalaani et al. 2021: the baseline.
 
+Compute (issue 11; FLOPs per layer: `colorizer.model.flops`). `model.stem`:
+`conv` runs the first level at 1/2 resolution (stride-2 conv, conv); `strided` only
+its stride-2 conv (one input channel: cheap), so the first 3 x 3 conv over many
+channels runs at 1/4 resolution; `space_to_depth`
+folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and starts
+at 1/4 resolution with one conv, so no conv runs at 1/2 or full resolution (colour is
+predicted at 1/4 anyway). `model.convs: separable` makes every 3 x 3 conv after the
+stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
+
 With `train.loss: classification` the head predicts logits over ab bins instead,
 decoded to ab by the annealed mean (losses.py); the training model then outputs
 [ab, logits] and `inference_model` keeps just the ab.
@@ -46,10 +55,10 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
     upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
     far less resolution than lightness, and the finest decoder levels cost most).
     """
-    conv = _conv_block(config.norm)
+    conv = _conv_block(config.norm, config.convs == "separable")
     width = config.width
     gray = keras.Input((image_size, image_size, 1), name="L")
-    features, skips = _encoder(conv, gray, width)
+    features, skips = _encoder(conv, gray, width, config.stem)
     if config.arch == "hybrid":
         scene = _global_branch(conv, features, gray, width, config.backbone)
         features = _fuse(conv, features, scene, width)
@@ -80,15 +89,21 @@ def ab_of(output):
     return output[0] if isinstance(output, (list, tuple)) else output
 
 
-def _conv_block(norm: str):
+def _conv_block(norm: str, separable: bool = False):
     """conv -> normalisation -> ReLU. `batch` normalises over the batch (running
     statistics at inference), `group` per image (identical in training and
-    inference, so short runs and small batches behave), `none` adds a bias."""
+    inference, so short runs and small batches behave), `none` adds a bias.
+    `separable`: 3 x 3 convs become depthwise-separable (except `dense=True` ones)."""
 
-    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3):
-        x = layers.Conv2D(
-            filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv"
-        )(x)
+    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3, dense: bool = False):
+        if separable and kernel > 1 and not dense:
+            x = layers.SeparableConv2D(
+                filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_sepconv"
+            )(x)
+        else:
+            x = layers.Conv2D(
+                filters, kernel, strides=strides, padding="same", use_bias=norm == "none", name=f"{name}_conv"
+            )(x)
         if norm == "batch":
             x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
         elif norm == "group":
@@ -98,14 +113,31 @@ def _conv_block(norm: str):
     return conv
 
 
-def _encoder(conv, gray, width: int):
+def _encoder(conv, gray, width: int, stem: str = "conv"):
+    """-> (bottleneck at 1/8, skips by level: skips[k] is at 1/2^k resolution, or None)."""
     x, skips = gray, [gray]
-    for level in range(DOWNSAMPLINGS):
+    first = 0
+    if stem == "space_to_depth":
+        x = _space_to_depth(gray, 4)
+        x = conv(x, width * 2, "enc1a", dense=True)  # 16 input channels: a dense conv is cheap here
+        x = conv(x, width * 2, "enc1b")
+        skips, first = [gray, None, x], 2
+    for level in range(first, DOWNSAMPLINGS):
         filters = width * 2**level
-        x = conv(x, filters, f"enc{level}a", strides=2)
-        x = conv(x, filters, f"enc{level}b")
+        x = conv(x, filters, f"enc{level}a", strides=2, dense=level == 0)
+        if not (level == 0 and stem == "strided"):  # strided: no second conv at 1/2 resolution
+            x = conv(x, filters, f"enc{level}b")
         skips.append(x)
     return x, skips[:-1]  # the deepest level is the bottleneck itself, not a skip
+
+
+def _space_to_depth(x, block: int):
+    """(S, S, C) -> (S/block, S/block, block^2 C): each block x block patch becomes one pixel's channels."""
+    size, channels = x.shape[1], x.shape[3]
+    cells = size // block
+    x = layers.Reshape((cells, block, cells, block * channels), name="s2d_split")(x)
+    x = layers.Permute((1, 3, 2, 4), name="s2d_permute")(x)
+    return layers.Reshape((cells, cells, block * block * channels), name="s2d_merge")(x)
 
 
 def _global_branch(conv, features, gray, width: int, backbone: str):
@@ -143,7 +175,7 @@ def _decoder(conv, x, skips: list, width: int, levels: int):
     x = conv(x, width * 4, "bottleneck")
     for level in reversed(range(DOWNSAMPLINGS - levels, DOWNSAMPLINGS)):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{level}_up")(x)
-        if skips:
+        if skips and skips[level] is not None:
             x = layers.Concatenate(name=f"dec{level}_skip")([x, skips[level]])
         x = conv(x, max(width * 2**level // 2, 8), f"dec{level}")
     return x

@@ -1,0 +1,148 @@
+"""Colour quality of network variants on the real photos' VALIDATION split, over several seeds.
+
+Issue 11 asks for less compute at the same colour quality "within the seed-to-seed
+spread": each variant is trained with --seeds different seeds (weights, shard order,
+augmentation; the same photos) on a reduced but real recipe, and scored on the
+validation split (never the test split: choices are made on validation). Every
+param not named here is params.yaml's.
+
+Recipe (default): 64 x 64 px, data.max_per_class 200 (1200 train photos, all 800
+validation photos), 8 epochs, batch 16.
+
+    python bench/quality_seeds.py [--data DIR] [--seeds 3] [--variants before,default] [--image-size 64]
+
+Writes bench/quality_seeds.json: per variant and seed the validation metrics
+(accuracy within 10 ab, AuC, PSNR, colourfulness ratio, mse), training seconds and
+the training FLOPs per image; per variant mean, standard deviation, min and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from common import REPO, machine, photo_folder
+
+WORK = REPO / "bench" / "work" / "quality_seeds"
+OUT_JSON = REPO / "bench" / "quality_seeds.json"
+VARIANTS = {  # model overrides of params.yaml
+    "before": {"stem": "conv", "convs": "standard", "width": 24},  # the network before issue 11: the default again
+    "default": {},  # params.yaml as it stands (the report's default_variant names the row measured as it)
+    "s2d_standard_w14": {"stem": "space_to_depth", "convs": "standard", "width": 14},
+    "s2d_separable_w24": {"stem": "space_to_depth", "convs": "separable", "width": 24},
+    "s2d_standard_w16": {"stem": "space_to_depth", "convs": "standard", "width": 16},
+    "strided_standard_w15": {"stem": "strided", "convs": "standard", "width": 15},
+    "conv_standard_w14": {"stem": "conv", "convs": "standard", "width": 14},
+    "strided_separable_w24": {"stem": "strided", "convs": "separable", "width": 24},
+    "strided_separable_w32": {"stem": "strided", "convs": "separable", "width": 32},
+}
+KEYS = ("accuracy", "auc", "psnr", "psnr_gain_db", "colorfulness_ratio", "mse")
+
+
+def params_for(data: Path, image_size: int, epochs: int, max_per_class: int, variant: str, seed: int):
+    from colorizer.core.config import params_from_dict
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"].update(source=str(data), image_size=image_size, max_per_class=max_per_class)
+    raw["train"].update(epochs=epochs, sample_every=epochs, resume=False)
+    raw["model"].update(VARIANTS[variant])
+    raw["train"]["seed"] = seed
+    folder = WORK / f"{variant}-{seed}"
+    raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}
+    return params_from_dict(raw)
+
+
+def prepare(params) -> Path:
+    from colorizer.prepare.download import download
+    from colorizer.prepare.resize import resize
+    from colorizer.prepare.shard import shard
+
+    data = WORK / "data"
+    if (data / "shards" / "meta.json").exists():
+        return data
+    shutil.rmtree(data, ignore_errors=True)
+    download(params, out=data / "raw", root=REPO)
+    resize(params.data, raw=data / "raw", out=data / "resized", report_path=data / "data_report.json")
+    shard(resized=data / "resized", out=data / "shards", num_shards=params.shard.num_shards, seed=params.data.seed)
+    return data
+
+
+def score_validation(model, shards: Path, threshold: float) -> dict:
+    from colorizer.data import dataset
+    from colorizer.data import shards as shard_format
+    from colorizer.data.lab import AB_SCALE, normalise_l
+    from colorizer.evaluation.metrics import ColorMetrics
+
+    scores = ColorMetrics(threshold, shard_format.read_meta(shards)["classes"])
+    for batch in dataset.evaluation(shards, "val", 50, with_info=True).as_numpy_iterator():
+        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
+        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
+    summary = scores.summary()
+    summary["psnr_gain_db"] = summary["psnr"] - summary["baseline"]["psnr"]
+    return summary
+
+
+def one_run(params, data: Path) -> dict:
+    from colorizer.model.flops import analytic_flops
+    from colorizer.model.modelio import load_model
+    from colorizer.training.train import train
+
+    started = time.perf_counter()
+    summary = train(params, shards=data / "shards", root=WORK)
+    seconds = time.perf_counter() - started
+    model = load_model(Path(params.paths.model))
+    scores = score_validation(model, data / "shards", params.metrics.threshold)
+    shutil.rmtree(Path(params.paths.model).parents[1], ignore_errors=True)
+    return {**{k: float(scores[k]) for k in KEYS}, "training_seconds": round(seconds, 1),
+            "train_images_per_s": summary["train_images_per_second"], "parameters": summary["parameters"],
+            "forward_flops_per_image": analytic_flops(model)["forward"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--variants", default="before,default")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--max-per-class", type=int, default=200)
+    parser.add_argument("--again", action="store_true", help="re-run variants and seeds already in the report")
+    args = parser.parse_args()
+    folder = photo_folder(args.data)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{WORK / 'mlflow.db'}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    variants = args.variants.split(",")
+    report = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+    report.update({"machine": machine(), "data": str(folder), "split": "val", "image_size": args.image_size,
+                   "epochs": args.epochs, "max_per_class": args.max_per_class})
+    report.setdefault("variants", {})
+    seeds = [42 + k for k in range(args.seeds)]
+    data = prepare(params_for(folder, args.image_size, args.epochs, args.max_per_class, variants[0], seeds[0]))
+    for seed in seeds:  # seeds outermost: variants alternate, so a busier spell hits them alike
+        for variant in variants:
+            if str(seed) in report["variants"].get(variant, {}).get("runs", {}) and not args.again:
+                continue  # measured before (--again re-measures)
+            run = one_run(params_for(folder, args.image_size, args.epochs, args.max_per_class, variant, seed), data)
+            entry = report["variants"].setdefault(variant, {"overrides": VARIANTS[variant], "runs": {}})
+            entry["runs"][str(seed)] = run
+            print(f"{variant:20} seed {seed}: " + ", ".join(f"{k} {run[k]:.4f}" for k in KEYS)
+                  + f", {run['training_seconds']:.0f} s", flush=True)
+            OUT_JSON.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    for variant, entry in report["variants"].items():
+        runs = list(entry["runs"].values())
+        entry["summary"] = {k: {"mean": statistics.mean(r[k] for r in runs),
+                                "std": statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0,
+                                "min": min(r[k] for r in runs), "max": max(r[k] for r in runs)} for k in KEYS}
+        print(f"{variant:20} " + ", ".join(f"{k} {s['mean']:.4f} ± {s['std']:.4f}" for k, s in entry["summary"].items()))
+    OUT_JSON.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
