@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
@@ -105,6 +106,21 @@ def read_resized_split(resized: Path, split: str) -> tuple[np.ndarray, list[dict
     pixels = np.load(resized / f"{split}.npy")
     assert len(pixels) == len(rows), f"{split}.npy has {len(pixels)} rows but {split}.csv lists {len(rows)}"
     return pixels, rows
+
+
+@contextlib.contextmanager
+def tracking_store(root: Path):
+    """MLFLOW_TRACKING_URI set to a SQLite store in `root` for the block (module-scoped
+    fixtures cannot use monkeypatch), restored afterwards."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def free_port() -> int:

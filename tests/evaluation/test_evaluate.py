@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,15 @@ from colorizer.tracking.tracker import ORIGIN_TAG, Tracker
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_data):
     """A tiny trained model and its run, in a store of its own."""
-    from conftest import tiny_params
+    from conftest import tiny_params, tracking_store
 
     from colorizer.training.train import train
 
     root = tmp_path_factory.mktemp("trained")
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    try:
+    with tracking_store(root):
         params = tiny_params(root)
         train(params, shards=Path(tiny_data.paths.shards), root=root)
         return root, params, json.loads(Path(params.paths.run_info).read_text())["run_id"]
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root) -> tuple[dict, str]:

@@ -104,28 +104,20 @@ def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, t
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_data):
     """One tiny training run and its evaluation (with model registration on), shared by the tests below."""
-    import os
 
-    from conftest import tiny_params
+    from conftest import tiny_params, tracking_store
 
     from colorizer.evaluation.evaluate import evaluate
     from colorizer.training.train import train
 
     root = tmp_path_factory.mktemp("trained")
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    try:
+    with tracking_store(root):
         params = tiny_params(root, {"mlflow": {"register": True}})
         train(params, shards=Path(tiny_data.paths.shards), root=root)
         evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
         tracker = Tracker(params.mlflow, root)
         [run] = tracker.client.search_runs([tracker.experiment_id()])
         yield params, tracker, run
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def test_experiment_is_marked_for_model_training(trained_run):

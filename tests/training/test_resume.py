@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -70,22 +69,15 @@ def all_runs(params):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, tiny_data):
     """The weights of a 3-epoch run that nothing interrupted."""
-    from conftest import tiny_params
+    from conftest import tiny_params, tracking_store
 
     from colorizer.training.train import train
 
     root = tmp_path_factory.mktemp("uninterrupted")
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    try:
+    with tracking_store(root):
         params = tiny_params(root, EPOCHS)
         train(params, shards=Path(tiny_data.paths.shards), root=root)
         return trained_weights(params.paths.model)
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def assert_same_weights(resumed: list[np.ndarray], uninterrupted: list[np.ndarray]) -> None:
