@@ -19,10 +19,16 @@ def workers() -> int:
 
 def process_pool() -> ProcessPoolExecutor:
     # spawn, not fork: a forked child of a process that imported TensorFlow can deadlock.
-    return ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent)
+    return ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
 
 
-def _die_with_parent() -> None:
-    """Workers of a stage that is killed outright (SIGKILL) would otherwise linger, idle, forever."""
+def _die_with_parent(parent: int) -> None:
+    """Workers of a stage that is killed outright (SIGKILL) would otherwise linger, idle, forever.
+
+    The pool starts workers on demand, so the stage can die while one is still starting,
+    before it asked for the signal: then its parent is already someone else, and it leaves."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
