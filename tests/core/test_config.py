@@ -32,6 +32,7 @@ def test_repo_params_load_and_validate():
         ({"train": {"epochs": True}}, "train.epochs"),
         ({"train": {"epochs": 2.5}}, "train.epochs"),
         ({"train": {"flip": "yes"}}, "train.flip"),
+        ({"model": {"prior_init": "yes"}}, "model.prior_init"),
         ({"data": {"max_per_class": -1}}, "data.max_per_class"),
         ({"shard": {"num_shards": 0}}, "shard.num_shards"),
         ({"metrics": {"threshold": 0}}, "metrics.threshold"),

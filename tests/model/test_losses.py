@@ -126,3 +126,33 @@ def test_each_loss_trains_a_step_and_saves_an_ab_model(kind, stride, bins, tmp_p
     expected = model(x, training=False)
     expected = expected[0] if kind == "classification" else expected
     np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(expected), atol=1e-5)
+
+
+def test_prior_init_makes_an_untrained_model_predict_the_common_colour_and_reloads(bins, tmp_path):
+    """model.prior_init (issue 13): the head's bias starts at log(prior), so before any training
+    the model decodes to the prior's common, near-neutral colour, not the cast that a uniform
+    distribution over the (asymmetric) sRGB bins decodes to; and it saves and reloads in safe mode."""
+    histogram = np.zeros((256, 256))
+    histogram[128, 128], histogram[128 - 10, 128 - 20] = 1000, 300  # mostly gray, some sky blue
+    prior = losses.colour_prior(histogram, bins)
+    offsets = losses.prior_correction(prior, 0.15)
+    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
+                         prior_correction=0.15, output_stride=4, prior_init=True)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
+
+    def untrained_ab(initial_logits):
+        keras.utils.set_random_seed(0)
+        model = build_model(config, 32, bins, offsets, initial_logits)
+        return model, np.asarray(model(x, training=False)[0]) * AB_SCALE
+
+    model, warm = untrained_ab(losses.prior_logits(prior))
+    _, cold = untrained_ab(None)
+    warm_cast, cold_cast = np.linalg.norm(warm.mean(axis=(0, 1, 2))), np.linalg.norm(cold.mean(axis=(0, 1, 2)))
+    assert warm_cast < 5, f"prior init: mean ab {warm.mean(axis=(0, 1, 2))} should be near gray"
+    assert cold_cast > 2 * warm_cast, f"zero bias: mean ab {cold.mean(axis=(0, 1, 2))}"
+    np.testing.assert_allclose(model.get_layer("ab_logits").bias.numpy(), np.log(prior + 1e-8), rtol=1e-6)
+
+    path = tmp_path / "m.keras"
+    inference_model(model).save(path)
+    loaded = load_model(path)  # keras.saving.load_model(..., safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), warm / AB_SCALE, atol=1e-5)

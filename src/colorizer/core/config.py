@@ -116,6 +116,7 @@ class ModelParams:
     # Defaults = the original network, for code that builds a ModelParams by hand; params.yaml sets both.
     stem: str = "conv"
     convs: str = "standard"
+    prior_init: bool = False  # the former zero bias; params.yaml sets it
 
     def validate(self) -> None:
         _require_choice(self.stem, "model.stem", ("conv", "strided", "space_to_depth"))

@@ -69,6 +69,16 @@ def prior_correction(prior: np.ndarray, strength: float) -> np.ndarray:
     return (-strength * np.log(prior + 1e-8)).astype(np.float32)
 
 
+def prior_logits(prior: np.ndarray) -> np.ndarray:
+    """log(prior): logits whose softmax is the prior (`model.prior_init`, the head's starting bias).
+
+    A head whose weights are still small then predicts how often each colour occurs, and the
+    annealed mean of that is the common, near-neutral colour, where a zero bias (a uniform
+    distribution over the sRGB bins, which are not symmetric about gray) decodes to a
+    strong cast: short runs painted pink and lost to gray (issue 13)."""
+    return np.log(prior + 1e-8).astype(np.float32)
+
+
 def make_loss(kind: str, bins: np.ndarray | None = None, weights: np.ndarray | None = None):
     if kind == "mse":
         return mse_loss

@@ -46,10 +46,11 @@ DOWNSAMPLINGS = 3  # encoder stride 8: data.image_size must be a multiple of 8
 
 
 def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None,
-                offsets: np.ndarray | None = None) -> keras.Model:
+                offsets: np.ndarray | None = None, initial_logits: np.ndarray | None = None) -> keras.Model:
     """The training model: L -> ab / 128, or -> [ab / 128, bin logits] when `bins`
     (ab bin centres) asks for the classification head (`offsets`: its decoding's
-    prior correction).
+    prior correction; `initial_logits`: the head's starting bias, per bin, e.g. the
+    log of the training colour prior: `model.prior_init`).
 
     Colour is predicted at 1/`model.output_stride` of the input resolution and
     upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
@@ -71,7 +72,11 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
                            name="ab" if stride == 1 else "ab_low")(x)
         logits = None
     else:
-        logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(x)
+        head = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")
+        logits = head(x)
+        if initial_logits is not None:
+            # Set once, not as an initializer: the saved config stays a plain `zeros` bias.
+            head.bias.assign(np.asarray(initial_logits, np.float32))
         ab = AnnealedMean(bins, config.temperature, offsets, dtype="float32",
                           name="ab" if stride == 1 else "ab_low")(logits)
     if stride > 1:

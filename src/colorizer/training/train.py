@@ -132,7 +132,11 @@ def _model_and_loss(params: Params, image_size: int, shards: Path):
     prior = losses.colour_prior(shard_format.read_ab_histogram(shards), bins)
     weights = losses.rebalancing_weights(prior, params.train.rebalance)
     offsets = losses.prior_correction(prior, params.model.prior_correction)
-    return build_model(params.model, image_size, bins, offsets), losses.make_loss("classification", bins, weights)
+    # An untrained head's near-uniform distribution over the (asymmetric) sRGB bins decodes to a
+    # strong cast; starting from the prior, it decodes to the prior's common, near-neutral colour.
+    initial = losses.prior_logits(prior) if params.model.prior_init else None
+    model = build_model(params.model, image_size, bins, offsets, initial)
+    return model, losses.make_loss("classification", bins, weights)
 
 
 def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
