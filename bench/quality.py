@@ -51,7 +51,7 @@ def params_for(data: Path, image_size: int, epochs: int, arch: str, overrides: l
         key, _, value = item.partition("=")
         section, _, name = key.rpartition(".")
         (raw[section] if section else raw)[name] = yaml.safe_load(value)
-    folder = WORK / arch
+    folder = (WORK / arch).relative_to(REPO)  # stage paths are relative to the repository (main() runs there)
     raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}
     return params_from_dict(raw)
 
@@ -176,6 +176,7 @@ def print_table(results: dict) -> None:
 
 
 def main() -> None:
+    os.chdir(REPO)  # params.yaml's paths are relative to the repository root
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
     parser.add_argument("--image-size", type=int, default=128)

@@ -54,7 +54,7 @@ def params_for(data: Path, image_size: int, epochs: int, max_per_class: int, var
     raw["train"].update(epochs=epochs, sample_every=epochs, resume=False)
     raw["model"].update(VARIANTS[variant])
     raw["train"]["seed"] = seed
-    folder = WORK / f"{variant}-{seed}"
+    folder = (WORK / f"{variant}-{seed}").relative_to(REPO)  # stage paths are relative to the repository (main() runs there)
     raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}
     return params_from_dict(raw)
 
@@ -106,6 +106,7 @@ def one_run(params, data: Path) -> dict:
 
 
 def main() -> None:
+    os.chdir(REPO)  # params.yaml's paths are relative to the repository root
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
     parser.add_argument("--seeds", type=int, default=3)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import prepare
 
 # Real photos at 64 px, 12 per class and split (72 training, 72 validation photos), 6 epochs
