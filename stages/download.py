@@ -1,8 +1,10 @@
 """DVC stage `download`: the source images -> data/raw/<split>/<class>/<file> + manifest."""
 
+import sys
 from pathlib import Path
 
 from colorizer.core.config import load_params
+from colorizer.core.errors import run_stage
 from colorizer.core.workspace import repo_root
 from colorizer.prepare.download import download
 
@@ -15,4 +17,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

@@ -1,8 +1,10 @@
 """DVC stage `evaluate`: test-split metrics next to the gray baseline, sample grid, MLflow."""
 
+import sys
 from pathlib import Path
 
 from colorizer.core.config import load_params
+from colorizer.core.errors import run_stage
 from colorizer.core.workspace import repo_root
 
 
@@ -19,4 +21,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

@@ -1,8 +1,10 @@
 """DVC stage `resize`: decode, orient, fit to data.image_size; write the data report."""
 
+import sys
 from pathlib import Path
 
 from colorizer.core.config import load_params
+from colorizer.core.errors import run_stage
 from colorizer.prepare.resize import resize
 
 
@@ -14,4 +16,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

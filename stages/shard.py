@@ -1,8 +1,10 @@
 """DVC stage `shard`: resized RGB -> quantised CIE LAB TFRecord shards per split."""
 
+import sys
 from pathlib import Path
 
 from colorizer.core.config import load_params
+from colorizer.core.errors import run_stage
 from colorizer.prepare.shard import shard
 
 
@@ -17,4 +19,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

@@ -1,8 +1,10 @@
 """DVC stage `train`: fit the colorizer on the shards, logging to MLflow."""
 
+import sys
 from pathlib import Path
 
 from colorizer.core.config import load_params
+from colorizer.core.errors import run_stage
 from colorizer.core.workspace import repo_root
 
 
@@ -16,4 +18,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage(main))

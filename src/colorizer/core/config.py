@@ -16,6 +16,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from colorizer.core.errors import UserError
+
 PARAMS_FILE = "params.yaml"
 
 
@@ -23,7 +25,7 @@ PARAMS_FILE = "params.yaml"
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-class ParamError(ValueError):
+class ParamError(UserError, ValueError):
     """A parameter in params.yaml is missing, unknown or out of range."""
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from colorizer.core.config import MlflowParams, Params
+from colorizer.core.errors import UserError
 from colorizer.core.workspace import committed_file, git_commit
 
 ENV_URI = "MLFLOW_TRACKING_URI"
@@ -125,7 +126,7 @@ def runs_page(experiment_id: str | None, address: str = UI_ADDRESS) -> str:
     return f"{address}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
-class TrackingUnavailable(RuntimeError):
+class TrackingUnavailable(UserError, RuntimeError):
     """The MLflow store cannot be reached when a stage starts."""
 
 

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from colorizer.core import atomic
+from colorizer.core.errors import UserError
 
 MARKER = ".colorizer-checkpoints"
 ATTEMPT = "attempt.json"
@@ -51,7 +52,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 TRAINING_CODE = ("__init__.py", "core", "data", "model", "evaluation", "training")
 
 
-class CheckpointFolderError(RuntimeError):
+class CheckpointFolderError(UserError, RuntimeError):
     """`paths.checkpoints` names a folder train did not create."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from colorizer.core.config import DataParams
 from colorizer.data.layout import NO_SPLIT_SHARES, SPLITS, Candidate, split_counts
 from colorizer.prepare.sources import archive, kaggle, synthetic, tfds
+from colorizer.prepare.sources.errors import SourceNotFound
 from colorizer.prepare.sources.folder import FolderSource
 
 GIB = 1 << 30
@@ -85,7 +86,7 @@ def _local_path(spec: str, root: Path) -> Path:
     if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
         return path
     what = "is not a .zip archive" if path.is_file() else "does not exist"
-    raise FileNotFoundError(
+    raise SourceNotFound(
         f"data.source: {spec!r} ({path}) {what}. Use synthetic, kaggle, tfds:<name>[/<config>], "
         "or a path to a folder or .zip of images laid out as <split>/<class>/* or <class>/*."
     )

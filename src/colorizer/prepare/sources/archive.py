@@ -14,10 +14,12 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from colorizer.core.errors import UserError
+
 _CHUNK = 1 << 20
 
 
-class ArchiveError(ValueError):
+class ArchiveError(UserError, ValueError):
     """The archive as a whole cannot be used (not a zip, or over the size limit)."""
 
 
