@@ -19,7 +19,7 @@ says otherwise; all rows are timed in one process, round-robin over several roun
   `autoencoder` baseline.
 - the input pipeline alone, against the default train step (goal >= 10x).
 
-    python bench/throughput.py [--data DIR] [--batch-size 16] [--rounds 3]
+    python bench/throughput.py [--data DIR] [--batch-size N] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -80,21 +80,6 @@ def with_model(params, loss: str | None = None, image_size: int | None = None, *
     return dataclasses.replace(params, model=model, train=train, data=data)
 
 
-def model_and_loss(params, histogram: np.ndarray | None):
-    """The model and loss `train` builds for these params (histogram: the shards' ab histogram)."""
-    from colorizer.model import losses
-    from colorizer.model.network import build_model
-
-    size = params.data.image_size
-    if params.train.loss != "classification":
-        return build_model(params.model, size), losses.make_loss(params.train.loss)
-    bins = losses.ab_bins()
-    prior = losses.colour_prior(histogram, bins)
-    weights = losses.rebalancing_weights(prior, params.train.rebalance)
-    offsets = losses.prior_correction(prior, params.model.prior_correction)
-    return build_model(params.model, size, bins, offsets), losses.make_loss("classification", bins, weights)
-
-
 class StepTimer:
     """One model's train and inference steps, timed a few steps at a time (call `round` repeatedly)."""
 
@@ -103,12 +88,12 @@ class StepTimer:
         import tensorflow as tf
 
         from colorizer.model.flops import analytic_flops, profiled_flops
-        from colorizer.model.network import inference_model
+        from colorizer.model.network import inference_model, model_and_loss
         from colorizer.training.train import _train_step
 
         keras.utils.set_random_seed(0)
         self.batch_size, self.fit = batch_size, fit
-        self.model, loss = model_and_loss(params, histogram)
+        self.model, loss = model_and_loss(params, params.data.image_size, histogram)
         size = params.data.image_size
         counted = analytic_flops(self.model)
         self.flops = {
@@ -191,17 +176,19 @@ def input_pipeline_rate(shards: Path, params, batch_size: int) -> float:
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def run(data: Path, batch_size: int, rounds: int = 3) -> dict:
+def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
+    """`batch_size`: params.yaml's `train.batch_size` unless given."""
     import tensorflow as tf
 
     from colorizer.data import dataset
     from colorizer.data import shards as shard_format
 
-    result = {"machine": machine(), "batch_size": batch_size, "rounds": rounds, "models": {}}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         params = prepare_shards(data, work, 224)
+        batch_size = batch_size or params.train.batch_size
         params = dataclasses.replace(params, train=dataclasses.replace(params.train, batch_size=batch_size))
+        result = {"machine": machine(), "batch_size": batch_size, "rounds": rounds, "models": {}}
         histogram = shard_format.read_ab_histogram(work / "shards")
         result["matmul_gflops_before"] = matmul_gflops()
         stream = iter(dataset.training(work / "shards", batch_size, params.train.shuffle_buffer,
@@ -255,7 +242,7 @@ def run(data: Path, batch_size: int, rounds: int = 3) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, help="default: params.yaml's train.batch_size")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     result = run(photo_folder(args.data), args.batch_size, args.rounds)

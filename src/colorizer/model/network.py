@@ -39,10 +39,27 @@ import keras
 import numpy as np
 from keras import layers
 
-from colorizer.core.config import ModelParams
+from colorizer.core.config import ModelParams, Params
+from colorizer.model import losses
 from colorizer.model.losses import AnnealedMean
 
 DOWNSAMPLINGS = 3  # encoder stride 8: data.image_size must be a multiple of 8
+
+
+def model_and_loss(params: Params, image_size: int, ab_histogram: np.ndarray):
+    """The training model and its loss for `params`, as `train` builds them; `ab_histogram`
+    is the training split's colour counts (the shards' `ab_histogram.npy`)."""
+    if params.train.loss != "classification":
+        return build_model(params.model, image_size), losses.make_loss(params.train.loss)
+    bins = losses.ab_bins()
+    prior = losses.colour_prior(ab_histogram, bins)
+    weights = losses.rebalancing_weights(prior, params.train.rebalance)
+    offsets = losses.prior_correction(prior, params.model.prior_correction)
+    # An untrained head's near-uniform distribution over the (asymmetric) sRGB bins decodes to a
+    # strong cast; starting from the prior, it decodes to the prior's common, near-neutral colour.
+    initial = losses.prior_logits(prior) if params.model.prior_init else None
+    model = build_model(params.model, image_size, bins, offsets, initial)
+    return model, losses.make_loss("classification", bins, weights)
 
 
 def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None,

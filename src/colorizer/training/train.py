@@ -30,14 +30,11 @@ from colorizer.data import dataset
 from colorizer.data import shards as shard_format
 from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
-from colorizer.model import losses
-from colorizer.model.network import ab_of, build_model, inference_model
+from colorizer.model.network import ab_of, inference_model, model_and_loss
 from colorizer.tracking import model_card
 from colorizer.tracking.tracker import (
     ORIGIN_TAG,
     Tracker,
-    shareable_params,
-    shareable_source,
 )
 from colorizer.training import checkpoint, distribute
 
@@ -89,7 +86,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
         return None
     summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
     _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
-    tracker.describe(_model_card(params, shards, tracker.root))
+    tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
     tracker.report_failures()
     return summary
 
@@ -97,7 +94,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
 def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: int):
     """Model, optimizer and compiled step, created in the strategy's scope."""
     with devices.strategy.scope():
-        model, loss = _model_and_loss(params, meta["image_size"], shards)
+        model, loss = model_and_loss(params, meta["image_size"], shard_format.read_ab_histogram(shards))
         optimizer = _optimizer(params.lr, params.train.schedule, steps * params.train.epochs)
         # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
         optimizer.build(model.trainable_variables)
@@ -123,20 +120,6 @@ def _publish(params: Params, tracker: Tracker, model, summary: dict, log_rows: l
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
     tracker.log_metrics({"model/train_seconds": summary["seconds"], "model/parameters": summary["parameters"]})
     checkpoint.clear(Path(paths.checkpoints))
-
-
-def _model_and_loss(params: Params, image_size: int, shards: Path):
-    if params.train.loss != "classification":
-        return build_model(params.model, image_size), losses.make_loss(params.train.loss)
-    bins = losses.ab_bins()
-    prior = losses.colour_prior(shard_format.read_ab_histogram(shards), bins)
-    weights = losses.rebalancing_weights(prior, params.train.rebalance)
-    offsets = losses.prior_correction(prior, params.model.prior_correction)
-    # An untrained head's near-uniform distribution over the (asymmetric) sRGB bins decodes to a
-    # strong cast; starting from the prior, it decodes to the prior's common, near-neutral colour.
-    initial = losses.prior_logits(prior) if params.model.prior_init else None
-    model = build_model(params.model, image_size, bins, offsets, initial)
-    return model, losses.make_loss("classification", bins, weights)
 
 
 def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
@@ -303,15 +286,9 @@ def _learning_rate(optimizer) -> float:
 def _log_data(tracker: Tracker, params: Params, shards: Path) -> None:
     """What went into training: a dataset input (source, manifest digest, counts per split,
     images left out), and the data report listing every image left out, with reasons."""
-    data = model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, tracker.root))
+    data = model_card.data_summary(params, shards, tracker.root)
     tracker.log_dataset(data.name, data.name, data.digest, data.profile())
     tracker.log_artifact(shard_format.data_report_path(shards), "data")
-
-
-def _model_card(params: Params, shards: Path, root: Path) -> str:
-    """The card before evaluate: data, params and limits (evaluate adds the test results)."""
-    data = model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root))
-    return model_card.render(shareable_params(params, root), data, test=None)
 
 
 # The per-epoch curves. "epoch/..." sorts first among the UI's chart sections, so they lead the chart view.
