@@ -31,8 +31,6 @@ from colorizer.tracking import model_card
 from colorizer.tracking.tracker import (
     ORIGIN_TAG,
     Tracker,
-    shareable_params,
-    shareable_source,
 )
 
 GRID_FILE = "grid.png"
@@ -68,9 +66,7 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     grid_path = Path(paths.samples) / GRID_FILE
     with atomic.output_file(grid_path, "wb") as handle:
         image.save(handle, format="PNG")
-    card = model_card.render(shareable_params(params, root),
-                             model_card.DataSummary.from_shards(shards, shareable_source(params.data.source, root)),
-                             result)
+    card = model_card.card(params, shards, root, test=result)
     with atomic.output_file(paths.model_card) as handle:
         handle.write(card)
     _open_run(tracker, params, run_id, run_exists)

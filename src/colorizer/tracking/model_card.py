@@ -14,6 +14,7 @@ from pathlib import Path
 
 from colorizer.data import shards as shard_format
 from colorizer.data.layout import SPLITS
+from colorizer.tracking.tracker import shareable_params, shareable_source
 
 CARD_FILE = "model_card.md"
 # Scenes of landscape photo sets (the Intel/Kaggle set's six and the synthetic source's five):
@@ -68,6 +69,16 @@ def headline(result: dict) -> dict[str, tuple[float, float]]:
 
     model, gray = values(result), values(result["baseline"])
     return {name: (float(model[name]), float(gray[name])) for name, _, _ in HEADLINE}
+
+
+def data_summary(params, shards: Path, root: Path) -> DataSummary:
+    """The data of a run on `shards`, named as a shared server may see it."""
+    return DataSummary.from_shards(shards, shareable_source(params.data.source, root))
+
+
+def card(params, shards: Path, root: Path, test: dict | None = None) -> str:
+    """The card of a model trained with `params` on `shards`; `test` (an eval.json result) once evaluated."""
+    return render(shareable_params(params, root), data_summary(params, shards, root), test)
 
 
 def render(params: dict, data: DataSummary, test: dict | None) -> str:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from colorizer.core.config import MlflowParams, Params
+from colorizer.core.config import MlflowParams, ParamError, Params, params_from_dict
 from colorizer.core.errors import UserError
 from colorizer.core.workspace import committed_file, git_commit
 
@@ -105,8 +105,6 @@ def changed_params(params: Params, committed_yaml: str | None) -> list[str]:
     """`key=value` for each param that differs from `committed_yaml` (paths aside: they say
     where outputs go, not what was trained)."""
     import yaml
-
-    from colorizer.core.config import ParamError, params_from_dict
 
     if committed_yaml is None:
         return []
