@@ -6,7 +6,7 @@ the stage and all its worker processes together, sampled every 50 ms.
 Goal: under 15% growth from 1x to 4x: everything streams, nothing proportional
 to the dataset is held.
 
-    python bench/memory.py [--image-size 224]
+    python bench/memory.py [--image-size N]
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import machine, run_with_peak_memory, save_results, stage, write_params
+from common import (
+    REPO,
+    machine,
+    run_with_peak_memory,
+    save_results,
+    stage,
+    write_params,
+)
 
 MEASURED = ("shard", "train", "evaluate")
 SIZES = {"1x": 100, "4x": 400}
@@ -37,7 +44,11 @@ def measure(per_class: int, image_size: int) -> dict:
         return result
 
 
-def run(image_size: int) -> dict:
+def run(image_size: int | None = None) -> dict:
+    """`image_size`: params.yaml's `data.image_size` unless given."""
+    from colorizer.core.config import load_params
+
+    image_size = image_size or load_params(REPO / "params.yaml").data.image_size
     result = {"machine": machine(), "image_size": image_size,
               "images": {label: per_class * 5 for label, per_class in SIZES.items()}}
     for label, per_class in SIZES.items():
@@ -51,7 +62,7 @@ def run(image_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--image-size", type=int, help="default: params.yaml's data.image_size")
     args = parser.parse_args()
     result = run(args.image_size)
     save_results("memory", result)

@@ -12,7 +12,7 @@
 
 Goals: ours >= 4x naive, and floor / ours <= 1.5.
 
-    python bench/preprocess.py [--data DIR] [--image-size 224]
+    python bench/preprocess.py [--data DIR] [--image-size N]
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def _decode_and_resize(job) -> tuple:
     return load_square(path.read_bytes(), size, "crop", 64_000_000).shape
 
 
-def run(data: Path, image_size: int) -> dict:
+def run(data: Path, image_size: int | None = None) -> dict:
+    """`image_size`: params.yaml's `data.image_size` unless given."""
     import tensorflow  # noqa: F401  imported up front: its fixed start-up cost is not per image
 
     from colorizer.core.config import load_params
@@ -93,8 +94,9 @@ def run(data: Path, image_size: int) -> dict:
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        write_params(work, {"data": {"source": str(data), "image_size": image_size}})
+        write_params(work, {"data": {"source": str(data), **({"image_size": image_size} if image_size else {})}})
         params = load_params(work / "params.yaml")
+        image_size = params.data.image_size
         download(params, out=work / "raw", root=work)
         files = sorted(p for p in (work / "raw").rglob("*") if p.is_file() and p.parent.parent.parent == work / "raw")
         count, ours_s = timed(ours, work / "raw", work, params)
@@ -126,7 +128,7 @@ def run(data: Path, image_size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--image-size", type=int, help="default: params.yaml's data.image_size")
     args = parser.parse_args()
     result = run(photo_folder(args.data), args.image_size)
     save_results("preprocess", result)

@@ -128,8 +128,8 @@ def main() -> None:
     data = photo_folder(args.data)
     started = time.perf_counter()
     results = {"machine": machine()}
-    for name, measure in (("preprocess", lambda: preprocess.run(data, 224)), ("throughput", lambda: throughput.run(data, 16)),
-                          ("memory", lambda: memory.run(224)), ("dvc", dvc_overhead.run),
+    for name, measure in (("preprocess", lambda: preprocess.run(data)), ("throughput", lambda: throughput.run(data)),
+                          ("memory", memory.run), ("dvc", dvc_overhead.run),
                           ("inference", lambda: inference.run(data))):
         results[name] = measure()
         save_results(name, results[name])  # each part kept as soon as measured
