@@ -38,6 +38,7 @@ from common import machine, photo_folder, save_results, write_params
 WARMUP_STEPS, TIMED_STEPS = 2, 6
 # The compute cut measured against the default: 37% of its training FLOPs, but a little less colour
 # on validation (bench/README.md), so params.yaml keeps the default network.
+SCENE_CLASSES = 6  # the shared photos' classes: the scene head's size when train.scene_weight > 0
 CUT_NETWORK = {"stem": "strided", "convs": "standard", "width": 15}
 CUT_ROW = "compute cut@224 (stem strided, width 15)"
 
@@ -93,7 +94,7 @@ class StepTimer:
 
         keras.utils.set_random_seed(0)
         self.batch_size, self.fit = batch_size, fit
-        self.model, loss = model_and_loss(params, params.data.image_size, histogram)
+        self.model, loss = model_and_loss(params, params.data.image_size, histogram, scene_classes=SCENE_CLASSES)
         size = params.data.image_size
         counted = analytic_flops(self.model)
         self.flops = {
@@ -125,7 +126,8 @@ class StepTimer:
             optimizer = keras.optimizers.Adam(params.lr)
             optimizer.build(self.model.trainable_variables)
             step = _train_step(tf.distribute.get_strategy(), self.model, optimizer, loss, params, 1)
-            batches = stream if stream is not None else iter(itertools.repeat((tf.constant(x), tf.constant(y))))
+            labels = tf.zeros([batch_size], tf.int64)  # scene labels, for a model with the scene head
+            batches = stream if stream is not None else iter(itertools.repeat((tf.constant(x), tf.constant(y), labels)))
             self.train = lambda: np.asarray(step(batches))
             self.steps_per_call = 1
         infer_model = inference_model(self.model)
@@ -166,7 +168,8 @@ def input_pipeline_rate(shards: Path, params, batch_size: int) -> float:
     from colorizer.data import dataset
 
     config = params.train
-    batches = iter(dataset.training(shards, batch_size, config.shuffle_buffer, config.flip, params.train.seed))
+    batches = iter(dataset.training(shards, batch_size, config.shuffle_buffer, config.flip, params.train.seed,
+                                    labels=True))
     for _ in range(WARMUP_STEPS * 4):
         next(batches)
     steps = 96
@@ -192,7 +195,7 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
         histogram = shard_format.read_ab_histogram(work / "shards")
         result["matmul_gflops_before"] = matmul_gflops()
         stream = iter(dataset.training(work / "shards", batch_size, params.train.shuffle_buffer,
-                                       params.train.flip, params.train.seed))
+                                       params.train.flip, params.train.seed, labels=True))
         timers = {
             "default@224": StepTimer(params, histogram, batch_size),
             "default@224 streaming": StepTimer(params, histogram, batch_size, stream=stream),

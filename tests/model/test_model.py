@@ -74,3 +74,20 @@ def test_models_with_embedded_code_are_refused(tmp_path):
         load_model(legacy)
     with pytest.raises(FileNotFoundError, match="dvc repro train"):
         load_model(tmp_path / "missing.keras")
+
+
+@pytest.mark.parametrize("bins", [None, "classification"])
+def test_the_scene_head_is_a_last_training_only_output(bins):
+    from colorizer.model import losses
+    from colorizer.model.network import inference_model, split_scene
+
+    bins = losses.ab_bins() if bins else None
+    model = build_model(config(output_stride=4), 32, bins, scene_classes=5)
+    x = np.zeros((2, 32, 32, 1), np.float32)
+    colour, scene = split_scene(model, model(x))
+    assert tuple(scene.shape) == (2, 5)
+    assert len(colour) == 2 if bins is not None else tuple(colour.shape) == (2, 32, 32, 2)
+    assert len(inference_model(model).outputs) == 1  # what is saved and served: ab alone
+    # No head for the autoencoder (no global branch) or with fewer than two classes.
+    for plain in (build_model(config(arch="autoencoder"), 32, scene_classes=5), build_model(config(), 32, scene_classes=1)):
+        assert split_scene(plain, plain(x))[1] is None

@@ -159,6 +159,7 @@ class TrainParams:
     resume: bool
     loss: str
     rebalance: float
+    scene_weight: float
     strategy: str
     mixed_precision: str
     jit_compile: bool
@@ -171,6 +172,7 @@ class TrainParams:
         _require_choice(self.mixed_precision, "train.mixed_precision", ("auto", "on", "off"))
         _require_choice(self.loss, "train.loss", ("mse", "l1", "classification"))
         _require(0 < self.rebalance <= 1, "train.rebalance", f"must be in (0, 1], got {self.rebalance}")
+        _require(0 <= self.scene_weight <= 10, "train.scene_weight", f"must be in [0, 10], got {self.scene_weight}")
         _require_range(self.epochs, "train.epochs", 1, 10_000)
         _require_range(self.batch_size, "train.batch_size", 1, MAX_BATCH)
         # Examples held in memory for shuffling: 10**6 at 224x224 is already ~150 GB.

@@ -20,8 +20,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int, epoch: int = 0,
-             worker: tuple[int, int] = (0, 1)):
-    """Endless shuffled, augmented (x, y) batches of the train split for one epoch.
+             worker: tuple[int, int] = (0, 1), labels: bool = False):
+    """Endless shuffled, augmented (x, y) batches of the train split for one epoch;
+    (x, y, class label) with `labels` (for the scene loss, `train.scene_weight`).
 
     The order and the flips are a function of (seed, epoch) alone: training reads
     a fresh stream each epoch, so a run resumed at epoch k sees exactly the
@@ -39,8 +40,9 @@ def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, see
         .repeat()
         .interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE)
     )
+    to_model = _to_xy_label if labels else _to_xy
     pairs = records.shuffle(shuffle_buffer, seed=seed).map(
-        lambda s: _to_xy(_parse(s, size)), num_parallel_calls=AUTOTUNE
+        lambda s: to_model(_parse(s, size)), num_parallel_calls=AUTOTUNE
     )
     if flip:
         # Stateless flips keyed on a seeded stream: the same seed gives the same augmentation.
@@ -81,8 +83,13 @@ def _to_xy(example):
     return normalise_l(example["L"]), example["ab"] / AB_SCALE
 
 
-def _flip(xy, key):
-    x, y = xy
+def _to_xy_label(example):
+    return (*_to_xy(example), example["label"])
+
+
+def _flip(example, key):
+    """Flip x and y together (a label, if any, is unchanged)."""
+    x, y, *label = example
     both = tf.concat([x, y], axis=-1)
     both = tf.image.stateless_random_flip_left_right(both, seed=tf.cast(key, tf.int32))
-    return both[..., :1], both[..., 1:]
+    return (both[..., :1], both[..., 1:], *label)

@@ -18,6 +18,8 @@ import math
 
 import keras
 
+from colorizer.model.network import split_scene
+
 
 def layer_flops(layer) -> int:
     """Forward FLOPs of one layer for one example (0 for layers without arithmetic worth counting)."""
@@ -87,7 +89,7 @@ def profiled_flops(model: keras.Model, batch_size: int = 1, loss=None, training:
         @tf.function
         def step(x, y):
             with tf.GradientTape() as tape:
-                value = tf.reduce_mean(loss(y, model(x, training=True)))
+                value = tf.reduce_mean(loss(y, split_scene(model, model(x, training=True))[0]))
             return tape.gradient(value, model.trainable_variables)
 
         concrete = step.get_concrete_function(tf.TensorSpec(shape, tf.float32), tf.TensorSpec(out_shape, tf.float32))

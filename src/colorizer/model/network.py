@@ -44,13 +44,17 @@ from colorizer.model import losses
 from colorizer.model.losses import AnnealedMean
 
 DOWNSAMPLINGS = 3  # encoder stride 8: data.image_size must be a multiple of 8
+SCENE_OUTPUT = "scene"  # the layer (and output) name of the scene-class logits
 
 
-def model_and_loss(params: Params, image_size: int, ab_histogram: np.ndarray):
-    """The training model and its loss for `params`, as `train` builds them; `ab_histogram`
-    is the training split's colour counts (the shards' `ab_histogram.npy`)."""
+def model_and_loss(params: Params, image_size: int, ab_histogram: np.ndarray, scene_classes: int = 0):
+    """The training model and its colour loss for `params`, as `train` builds them; `ab_histogram`
+    is the training split's colour counts (the shards' `ab_histogram.npy`). With
+    `train.scene_weight` > 0, a hybrid with `scene_classes` >= 2 also outputs scene logits
+    (`split_scene`)."""
+    scenes = scene_classes if params.train.scene_weight > 0 and params.model.arch == "hybrid" else 0
     if params.train.loss != "classification":
-        return build_model(params.model, image_size), losses.make_loss(params.train.loss)
+        return build_model(params.model, image_size, scene_classes=scenes), losses.make_loss(params.train.loss)
     bins = losses.ab_bins()
     prior = losses.colour_prior(ab_histogram, bins)
     weights = losses.rebalancing_weights(prior, params.train.rebalance)
@@ -58,16 +62,19 @@ def model_and_loss(params: Params, image_size: int, ab_histogram: np.ndarray):
     # An untrained head's near-uniform distribution over the (asymmetric) sRGB bins decodes to a
     # strong cast; starting from the prior, it decodes to the prior's common, near-neutral colour.
     initial = losses.prior_logits(prior) if params.model.prior_init else None
-    model = build_model(params.model, image_size, bins, offsets, initial)
+    model = build_model(params.model, image_size, bins, offsets, initial, scenes)
     return model, losses.make_loss("classification", bins, weights)
 
 
 def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = None,
-                offsets: np.ndarray | None = None, initial_logits: np.ndarray | None = None) -> keras.Model:
+                offsets: np.ndarray | None = None, initial_logits: np.ndarray | None = None,
+                scene_classes: int = 0) -> keras.Model:
     """The training model: L -> ab / 128, or -> [ab / 128, bin logits] when `bins`
     (ab bin centres) asks for the classification head (`offsets`: its decoding's
     prior correction; `initial_logits`: the head's starting bias, per bin, e.g. the
-    log of the training colour prior: `model.prior_init`).
+    log of the training colour prior: `model.prior_init`). A hybrid with
+    `scene_classes` >= 2 adds a last output, scene-class logits from the global
+    vector (Iizuka et al.'s auxiliary classification; only training uses it).
 
     Colour is predicted at 1/`model.output_stride` of the input resolution and
     upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
@@ -77,9 +84,13 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
     width = config.width
     gray = keras.Input((image_size, image_size, 1), name="L")
     features, skips = _encoder(conv, gray, width, config.stem)
+    scene_logits = None
     if config.arch == "hybrid":
         scene = _global_branch(conv, features, gray, width, config.backbone)
         features = _fuse(conv, features, scene, width)
+        if scene_classes >= 2:
+            # The fused vector itself must tell the scenes apart, so the decoder hears "glacier".
+            scene_logits = layers.Dense(scene_classes, dtype="float32", name=SCENE_OUTPUT)(scene)
     levels = DOWNSAMPLINGS - int(math.log2(config.output_stride))
     x = _decoder(conv, features, skips if config.skips else [], width, levels)
     stride = config.output_stride
@@ -98,12 +109,21 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
                           name="ab" if stride == 1 else "ab_low")(logits)
     if stride > 1:
         ab = layers.UpSampling2D(stride, interpolation="bilinear", dtype="float32", name="ab")(ab)
-    return keras.Model(gray, ab if logits is None else [ab, logits], name=f"colorizer_{config.arch}")
+    outputs = [ab] + ([logits] if logits is not None else []) + ([scene_logits] if scene_logits is not None else [])
+    return keras.Model(gray, outputs[0] if len(outputs) == 1 else outputs, name=f"colorizer_{config.arch}")
 
 
 def inference_model(model: keras.Model) -> keras.Model:
     """L -> ab / 128, sharing the training model's weights (what gets saved and served)."""
     return model if len(model.outputs) == 1 else keras.Model(model.input, model.outputs[0], name=model.name)
+
+
+def split_scene(model: keras.Model, output):
+    """(the colour output the loss takes, scene logits or None) of a training model's output."""
+    if model.output_names[-1] != SCENE_OUTPUT:
+        return output, None
+    colour = output[:-1]
+    return (colour[0] if len(colour) == 1 else colour), output[-1]
 
 
 def ab_of(output):

@@ -30,7 +30,7 @@ from colorizer.data import dataset
 from colorizer.data import shards as shard_format
 from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
-from colorizer.model.network import ab_of, inference_model, model_and_loss
+from colorizer.model.network import ab_of, inference_model, model_and_loss, split_scene
 from colorizer.tracking import model_card
 from colorizer.tracking.tracker import (
     ORIGIN_TAG,
@@ -94,7 +94,8 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
 def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: int):
     """Model, optimizer and compiled step, created in the strategy's scope."""
     with devices.strategy.scope():
-        model, loss = model_and_loss(params, meta["image_size"], shard_format.read_ab_histogram(shards))
+        model, loss = model_and_loss(params, meta["image_size"], shard_format.read_ab_histogram(shards),
+                                     scene_classes=len(meta["classes"]))
         optimizer = _optimizer(params.lr, params.train.schedule, steps * params.train.epochs)
         # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
         optimizer.build(model.trainable_variables)
@@ -136,14 +137,20 @@ def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.O
 
 
 def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: int):
-    """One distributed step; returns [loss, mse, within-threshold share, images], summed over images."""
+    """One distributed step; returns [loss, mse, within-threshold share, images], summed over images.
+    The loss is the colour loss plus `train.scene_weight` x the scene cross-entropy, if the model has a scene head."""
     global_batch = params.train.batch_size * replicas
     threshold = params.metrics.threshold
+    scene_weight = params.train.scene_weight
 
-    def replica_step(x, y):
+    def replica_step(x, y, label):
         with tf.GradientTape() as tape:
             output = model(x, training=True)
-            per_image = tf.reduce_mean(tf.cast(loss_fn(y, output), tf.float32), axis=[1, 2])
+            colour, scene = split_scene(model, output)
+            per_image = tf.reduce_mean(tf.cast(loss_fn(y, colour), tf.float32), axis=[1, 2])
+            if scene is not None:
+                per_image += scene_weight * keras.losses.sparse_categorical_crossentropy(
+                    label, scene, from_logits=True)
             loss = tf.reduce_sum(per_image) / global_batch
             scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
         gradients = tape.gradient(scaled, model.trainable_variables)
@@ -155,8 +162,8 @@ def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: i
 
     @tf.function
     def step(iterator):
-        x, y = next(iterator)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(x, y)), axis=None)
+        batch = next(iterator)  # (x, y, label)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=batch), axis=None)
 
     return step
 
@@ -189,7 +196,7 @@ def _distributed_training_data(devices: distribute.Devices, shards: Path, params
     def per_worker(context: tf.distribute.InputContext):
         return dataset.training(
             shards, config.batch_size, config.shuffle_buffer, config.flip, params.train.seed, epoch,
-            worker=(context.input_pipeline_id, context.num_input_pipelines),
+            worker=(context.input_pipeline_id, context.num_input_pipelines), labels=True,
         )
 
     return devices.strategy.distribute_datasets_from_function(per_worker)
