@@ -32,16 +32,22 @@ from common import REPO, machine, photo_folder
 
 WORK = REPO / "bench" / "work" / "quality_seeds"
 OUT_JSON = REPO / "bench" / "quality_seeds.json"
-VARIANTS = {  # model overrides of params.yaml
-    "before": {"stem": "conv", "convs": "standard", "width": 24},  # the network before issue 11: the default again
+VARIANTS = {  # overrides of params.yaml ("section.key": value)
+    "before": {"model.stem": "conv", "model.convs": "standard", "model.width": 24},  # the network before issue 11: the default again
     "default": {},  # params.yaml as it stands (the report's default_variant names the row measured as it)
-    "s2d_standard_w14": {"stem": "space_to_depth", "convs": "standard", "width": 14},
-    "s2d_separable_w24": {"stem": "space_to_depth", "convs": "separable", "width": 24},
-    "s2d_standard_w16": {"stem": "space_to_depth", "convs": "standard", "width": 16},
-    "strided_standard_w15": {"stem": "strided", "convs": "standard", "width": 15},
-    "conv_standard_w14": {"stem": "conv", "convs": "standard", "width": 14},
-    "strided_separable_w24": {"stem": "strided", "convs": "separable", "width": 24},
-    "strided_separable_w32": {"stem": "strided", "convs": "separable", "width": 32},
+    "s2d_standard_w14": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 14},
+    "s2d_separable_w24": {"model.stem": "space_to_depth", "model.convs": "separable", "model.width": 24},
+    "s2d_standard_w16": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16},
+    "strided_standard_w15": {"model.stem": "strided", "model.convs": "standard", "model.width": 15},
+    "conv_standard_w14": {"model.stem": "conv", "model.convs": "standard", "model.width": 14},
+    "strided_separable_w24": {"model.stem": "strided", "model.convs": "separable", "model.width": 24},
+    "strided_separable_w32": {"model.stem": "strided", "model.convs": "separable", "model.width": 32},
+    # Issue 13: the hybrid's auxiliary scene loss at three weights, against no scene loss and the autoencoder.
+    "hybrid_scene0": {"model.arch": "hybrid", "train.scene_weight": 0.0},
+    "hybrid_scene0.1": {"model.arch": "hybrid", "train.scene_weight": 0.1},
+    "hybrid_scene0.3": {"model.arch": "hybrid", "train.scene_weight": 0.3},
+    "hybrid_scene1": {"model.arch": "hybrid", "train.scene_weight": 1.0},
+    "autoencoder": {"model.arch": "autoencoder", "train.scene_weight": 0.0},
 }
 KEYS = ("accuracy", "auc", "psnr", "psnr_gain_db", "colorfulness_ratio", "mse")
 
@@ -52,7 +58,9 @@ def params_for(data: Path, image_size: int, epochs: int, max_per_class: int, var
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"].update(source=str(data), image_size=image_size, max_per_class=max_per_class)
     raw["train"].update(epochs=epochs, sample_every=epochs, resume=False)
-    raw["model"].update(VARIANTS[variant])
+    for key, value in VARIANTS[variant].items():
+        section, name = key.split(".")
+        raw[section][name] = value
     raw["train"]["seed"] = seed
     folder = (WORK / f"{variant}-{seed}").relative_to(REPO)  # stage paths are relative to the repository (main() runs there)
     raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}

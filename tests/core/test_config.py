@@ -72,6 +72,9 @@ def test_bad_values_name_their_key(overrides, key):
         ({"data": {"max_file_mib": 0}}, "data.max_file_mib", "[1, 4096]"),
         ({"data": {"max_file_mib": 10**6}}, "data.max_file_mib", "[1, 4096]"),
         ({"lr": 5.0}, "lr", "(0, 1]"),
+        ({"train": {"scene_weight": -0.1}}, "train.scene_weight", "[0, 10]"),
+        ({"model": {"prior_correction": 1.5}}, "model.prior_correction", "[0, 1]"),
+        ({"model": {"prior_correction": "vivid"}}, "model.prior_correction", "[0, 1]"),
     ],
 )
 def test_out_of_range_values_name_key_and_range(overrides, key, allowed):
@@ -144,3 +147,9 @@ def test_missing_file_and_bad_yaml(tmp_path):
     (tmp_path / "params.yaml").write_text("lr: [1,\n")
     with pytest.raises(ParamError, match="not valid YAML"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), (0.2, 0.2), ("0.2", 0.2)])
+def test_prior_correction_is_a_strength_or_auto(value, expected):
+    params = params_from_dict(merge(repo_params_dict(), {"model": {"prior_correction": value}}))
+    assert params.model.prior_correction == expected

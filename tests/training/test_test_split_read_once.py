@@ -27,7 +27,9 @@ def test_training_never_asks_for_the_test_split(train_params, tiny_data, tmp_pat
 
     # Every tf.data pipeline (dataset.training and dataset.evaluation) finds its files here.
     monkeypatch.setattr(shard_format, "split_files", recording)
-    train(train_params({"train": {"epochs": 1}}), shards=Path(tiny_data.paths.shards), root=tmp_path)
+    # prior_correction auto: the choice made after training reads validation, never test.
+    train(train_params({"train": {"epochs": 1}, "model": {"prior_correction": "auto"}}),
+          shards=Path(tiny_data.paths.shards), root=tmp_path)
     assert {"train", "val"} <= set(asked)  # the wrapper sees what training reads
     assert "test" not in asked, f"train read the test split (splits asked for: {asked})"
 

@@ -113,7 +113,7 @@ class ModelParams:
     norm: str
     backbone: str
     temperature: float
-    prior_correction: float
+    prior_correction: float | str  # a strength, or "auto": chosen on validation after training
     output_stride: int
     # Defaults = the original network, for code that builds a ModelParams by hand; params.yaml sets both.
     stem: str = "conv"
@@ -125,7 +125,9 @@ class ModelParams:
         _require_choice(self.convs, "model.convs", ("standard", "separable"))
         _require(self.stem == "conv" or self.output_stride >= 4, "model.stem",
                  "space_to_depth starts at 1/4 resolution: needs model.output_stride >= 4")
-        _require(0 <= self.prior_correction <= 1, "model.prior_correction", "must be in [0, 1]")
+        _require(self.prior_correction == "auto" or (not isinstance(self.prior_correction, str)
+                 and 0 <= self.prior_correction <= 1), "model.prior_correction",
+                 f"must be auto or in [0, 1], got {self.prior_correction!r}")
         _require(self.output_stride in (1, 2, 4, 8), "model.output_stride", f"must be 1, 2, 4 or 8, got {self.output_stride}")
         _require(0 < self.temperature <= 1, "model.temperature", f"must be in (0, 1], got {self.temperature}")
         _require_choice(self.arch, "model.arch", ("hybrid", "autoencoder"))

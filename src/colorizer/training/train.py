@@ -28,8 +28,9 @@ from colorizer.core import atomic
 from colorizer.core.config import Params
 from colorizer.data import dataset
 from colorizer.data import shards as shard_format
-from colorizer.evaluation import samples
+from colorizer.evaluation import decoding, samples
 from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
+from colorizer.model import losses
 from colorizer.model.network import ab_of, inference_model, model_and_loss, split_scene
 from colorizer.tracking import model_card
 from colorizer.tracking.tracker import (
@@ -42,6 +43,7 @@ HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accura
 # The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI);
 # under "samples/" so that it shares the chart view's `samples` section with evaluate's "samples/test".
 SAMPLES_KEY = "samples/epoch"
+DECODING_TABLE = "decoding/prior_correction_val.json"  # the validation frontier `model.prior_correction: auto` chose from
 
 
 def train(params: Params, shards: Path, root: Path) -> dict | None:
@@ -85,6 +87,9 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     if not devices.is_chief:
         return None
     summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
+    chosen = _choose_prior_correction(params, model, shards, tracker)
+    if chosen is not None:
+        summary["prior_correction"] = chosen
     _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
     tracker.report_failures()
@@ -121,6 +126,26 @@ def _publish(params: Params, tracker: Tracker, model, summary: dict, log_rows: l
     atomic.write_json(paths.run_info, {"run_id": tracker.run_id, "experiment": params.mlflow.experiment})
     tracker.log_metrics({"model/train_seconds": summary["seconds"], "model/parameters": summary["parameters"]})
     checkpoint.clear(Path(paths.checkpoints))
+
+
+def _choose_prior_correction(params: Params, model, shards: Path, tracker: Tracker) -> float | None:
+    """`model.prior_correction: auto`: the decoding's prior correction, chosen on the validation
+    split now that training is done (rule: evaluation/decoding.py); None if not asked or not a classifier."""
+    if params.model.prior_correction != "auto" or decoding.decoder_of(model) is None:
+        return None
+    prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
+    rows = decoding.frontier(inference_model(model), shards, prior, params.metrics.threshold, params.evaluate.batch_size)
+    chosen = decoding.choose(rows)
+    decoding.set_prior_correction(model, prior, chosen)
+    for row in rows:
+        print(f"train: prior_correction {row['prior_correction']:.2f} on val: accuracy {row['accuracy']:.4f}, "
+              f"psnr {row['psnr']:.2f} dB, colourfulness {row['colorfulness_ratio']:.2f}"
+              + ("  <- chosen" if row["prior_correction"] == chosen else ""), flush=True)
+    tracker.log_metrics({"model/prior_correction": chosen})
+    import pandas as pd
+
+    tracker.log_table(pd.DataFrame(rows), DECODING_TABLE)
+    return chosen
 
 
 def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:

@@ -1,0 +1,41 @@
+"""`model.prior_correction: auto`: the rule, and what training does with it."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from colorizer.data import shards as shard_format
+from colorizer.evaluation import decoding
+from colorizer.model import losses
+
+
+def rows(accuracies):
+    return [{"prior_correction": strength, "accuracy": accuracy}
+            for strength, accuracy in zip(decoding.CANDIDATES, accuracies)]
+
+
+@pytest.mark.parametrize("accuracies, chosen", [
+    ((0.600, 0.602, 0.598, 0.595, 0.591, 0.585, 0.58, 0.57), 0.15),  # within 1 point of the best (0.602)
+    ((0.60, 0.58, 0.57, 0.56, 0.55, 0.54, 0.53, 0.52), 0.0),  # every correction costs more: none
+    ((0.50, 0.51, 0.52, 0.53, 0.54, 0.55, 0.56, 0.57), 0.4),  # more is better throughout
+])
+def test_the_strongest_correction_within_the_accuracy_slack(accuracies, chosen):
+    assert decoding.choose(rows(accuracies)) == chosen
+
+
+def test_auto_is_chosen_on_validation_and_saved_with_the_model(train_params, tiny_data, tmp_path):
+    import json
+
+    from colorizer.model.modelio import load_model
+    from colorizer.training.train import train
+
+    params = train_params({"train": {"epochs": 1}, "model": {"prior_correction": "auto"}})
+    shards = Path(tiny_data.paths.shards)
+    summary = train(params, shards=shards, root=tmp_path)
+    assert summary["prior_correction"] in decoding.CANDIDATES
+    assert json.loads(Path(params.paths.train_metrics).read_text())["prior_correction"] == summary["prior_correction"]
+    prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
+    saved = decoding.decoder_of(load_model(Path(params.paths.model)))
+    expected = losses.prior_correction(prior, summary["prior_correction"])
+    assert np.allclose(saved.offsets_list, expected, atol=1e-6)  # evaluate and colorize decode with the choice
