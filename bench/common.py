@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import yaml
 
@@ -86,3 +87,19 @@ def photo_folder(argument: str | None) -> Path:
 
 def machine() -> str:
     return f"{psutil.cpu_count(logical=True)} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best-of float32 matmul GFLOP/s on this machine now (TensorFlow, all its threads)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    np.asarray(matmul(a, b))
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.asarray(matmul(a, b))
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, photo_folder, save_results, write_params
+from common import machine, matmul_gflops, photo_folder, save_results, write_params
 
 WARMUP_STEPS, TIMED_STEPS = 2, 6
 # The compute cut measured against the default: 37% of its training FLOPs, but a little less colour
@@ -55,22 +55,6 @@ def prepare_shards(data: Path, work: Path, image_size: int, max_per_class: int |
     resize(params.data, raw=work / "raw", out=work / "resized", report_path=work / "report.json")
     shard(resized=work / "resized", out=work / "shards", num_shards=params.shard.num_shards, seed=params.data.seed)
     return params
-
-
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best-of float32 matmul GFLOP/s on this machine now (TensorFlow, all its threads)."""
-    import tensorflow as tf
-
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
-    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-    np.asarray(matmul(a, b))
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        np.asarray(matmul(a, b))
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
 
 
 def with_model(params, loss: str | None = None, image_size: int | None = None, **model_overrides):
