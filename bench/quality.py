@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 from common import REPO, machine, matmul_gflops, photo_folder
 
-EPOCHS = 16  # each model well within 20 minutes of training on a 2-core machine at ~240 GFLOP/s (bench/README.md)
+EPOCHS = 24  # each model within 20 minutes of training on this 2-core machine (~28-35 s per epoch at 128 px, TF matmul ~450 GFLOP/s; bench/README.md)
 ARCHS = ("autoencoder", "hybrid")
 FIRST_SEED = 42  # params.yaml's train.seed; further seeds count up from it
 METRICS = ("psnr", "psnr_gain_db", "accuracy", "auc", "colorfulness_ratio", "bias_a", "bias_b", "mse")

@@ -98,6 +98,9 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
 
 def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: int):
     """Model, optimizer and compiled step, created in the strategy's scope."""
+    if params.train.scene_weight > 0 and (params.model.arch != "hybrid" or len(meta["classes"]) < 2):
+        print(f"train: train.scene_weight {params.train.scene_weight} has no effect: the scene loss needs "
+              f"model.arch hybrid and at least 2 classes (got {params.model.arch}, {len(meta['classes'])})", flush=True)
     with devices.strategy.scope():
         model, loss = model_and_loss(params, meta["image_size"], shard_format.read_ab_histogram(shards),
                                      scene_classes=len(meta["classes"]))

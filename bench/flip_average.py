@@ -1,0 +1,64 @@
+"""Test-time flip averaging, measured on the VALIDATION split of the models `quality.py` trained.
+
+Averages the model's ab for a photo and (flipped back) for its mirror image: two forward
+passes for a smoother, less noisy guess. Measured, not assumed: each model of
+bench/work/quality/<arch>-<seed>/ is scored on validation with and without it (no
+retraining; the test split is not read). Writes bench/flip_average.json: per model the
+two scores and per arch the mean and spread of the difference over seeds.
+
+    python bench/flip_average.py   (after `make bench-quality`)
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+from common import REPO
+
+WORK = REPO / "bench" / "work" / "quality"
+OUT_JSON = REPO / "bench" / "flip_average.json"
+KEYS = ("psnr", "accuracy", "auc", "colorfulness_ratio")
+
+
+def score(model, shards: Path, flip: bool) -> dict:
+    from colorizer.data import dataset
+    from colorizer.data import shards as shard_format
+    from colorizer.data.lab import AB_SCALE, normalise_l
+    from colorizer.evaluation.metrics import ColorMetrics
+
+    scores = ColorMetrics(10.0, shard_format.read_meta(shards)["classes"])
+    for batch in dataset.evaluation(shards, "val", 50, with_info=True).as_numpy_iterator():
+        x = normalise_l(batch["L"])
+        ab = np.asarray(model.predict_on_batch(x))
+        if flip:
+            ab = (ab + np.asarray(model.predict_on_batch(x[:, :, ::-1]))[:, :, ::-1]) / 2
+        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab * AB_SCALE, batch["label"])
+    summary = scores.summary()
+    return {key: float(summary[key]) for key in KEYS}
+
+
+def main() -> None:
+    from colorizer.model.modelio import load_model
+
+    shards = WORK / "data" / "shards"
+    report = {"split": "val", "models": {}, "difference": {}}
+    for folder in sorted(p for p in WORK.iterdir() if (p / "models" / "model.keras").exists()):
+        model = load_model(folder / "models" / "model.keras")
+        plain, averaged = score(model, shards, False), score(model, shards, True)
+        report["models"][folder.name] = {"plain": plain, "flip_averaged": averaged}
+        print(folder.name, {k: round(averaged[k] - plain[k], 4) for k in KEYS}, flush=True)
+    for arch in sorted({name.split("-")[0] for name in report["models"]}):
+        runs = [r for name, r in report["models"].items() if name.startswith(arch + "-")]
+        report["difference"][arch] = {key: {
+            "mean": statistics.mean(r["flip_averaged"][key] - r["plain"][key] for r in runs),
+            "seed_sd_plain": statistics.stdev(r["plain"][key] for r in runs) if len(runs) > 1 else 0.0}
+            for key in KEYS}
+    OUT_JSON.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(report["difference"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
