@@ -10,7 +10,8 @@
   LAB by table lookup, serialise the Examples: the shard workers' function, on all
   cores), with neither pass sending pixels between processes or writing files.
 
-Goals: ours >= 4x naive, and floor / ours <= 1.5.
+Goals: ours >= 4x naive, and floor / ours <= 1.5. Ours runs the floor's decode and resize
+and more, so floor / naive (also reported) is the most any design could reach against naive.
 
     python bench/preprocess.py [--data DIR] [--image-size N]
 """
@@ -116,6 +117,9 @@ def run(data: Path, image_size: int | None = None) -> dict:
         "two_pass_floor_images_per_s": 1 / (1 / (len(files) / floor_s) + 1 / (count / second_s)),
     }
     result["speedup_vs_naive"] = result["ours_images_per_s"] / result["naive_images_per_s"]
+    # Ours decodes and resizes with the floor's own function and does more besides, so it cannot
+    # beat the floor: floor / naive bounds the speedup any design on this decoder and these cores can reach.
+    result["floor_over_naive"] = result["floor_images_per_s"] / result["naive_images_per_s"]
     result["floor_over_ours"] = result["floor_images_per_s"] / result["ours_images_per_s"]
     result["goal_speedup_vs_naive_met"] = result["speedup_vs_naive"] >= 4
     result["goal_within_1_5x_of_floor_met"] = result["floor_over_ours"] <= 1.5

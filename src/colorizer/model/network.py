@@ -14,6 +14,10 @@ et al. 2017 ("Deep Koalarization"):
       decoder: 3 x [upsample x2, conv] (+ U-Net skips from the encoder) -> S x S x 2, tanh
     ab / 128
 
+With `train.scene_weight` > 0, a dense layer on the global vector also predicts the
+photo's scene class (training only: Iizuka et al.'s auxiliary classification loss,
+so that the vector the decoder is given has to know "this is a glacier").
+
 `autoencoder`: the same encoder and decoder without the global branch, the
 plain convolutional autoencoder of Nihalaani et al. 2021: the baseline.
 
