@@ -147,7 +147,7 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
     tracker.log_metrics({"model/prior_correction": chosen})
     import pandas as pd
 
-    tracker.log_table(pd.DataFrame(rows), DECODING_TABLE)
+    tracker.log_table(pd.DataFrame(rows).round(4), DECODING_TABLE)
     return chosen
 
 
