@@ -48,6 +48,9 @@ VARIANTS = {  # overrides of params.yaml ("section.key": value)
     "hybrid_scene0.3": {"model.arch": "hybrid", "train.scene_weight": 0.3},
     "hybrid_scene1": {"model.arch": "hybrid", "train.scene_weight": 1.0},
     "autoencoder": {"model.arch": "autoencoder", "train.scene_weight": 0.0},
+    # The loss and rebalancing, re-chosen on validation (they had been picked on test photos).
+    "loss_mse": {"train.loss": "mse"},
+    "rebalance0.5": {"train.rebalance": 0.5},
 }
 KEYS = ("accuracy", "auc", "psnr", "psnr_gain_db", "colorfulness_ratio", "mse")
 
