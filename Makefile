@@ -46,7 +46,7 @@ bench: install
 bench-seeds: install
 	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,default
 
-# Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~75 min on 2 CPUs at ~450 GFLOP/s).
+# Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~80 min on 2 CPUs at ~450 GFLOP/s).
 bench-quality: install
 	cd bench && ../$(BIN)/python quality.py --data $(abspath $(BENCH_DATA))
 
