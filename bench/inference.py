@@ -45,7 +45,7 @@ def default_model(path: Path) -> None:
 
     params = load_params(REPO / "params.yaml")
     bins = losses.ab_bins()
-    offsets = losses.prior_correction(np.full(len(bins), 1 / len(bins)), params.model.prior_correction)
+    offsets = losses.prior_correction(np.full(len(bins), 1 / len(bins)), params.model.initial_prior_correction)
     inference_model(build_model(params.model, params.data.image_size, bins, offsets)).save(path)
 
 

@@ -120,6 +120,11 @@ class ModelParams:
     convs: str = "standard"
     prior_init: bool = False  # the former zero bias; params.yaml sets it
 
+    @property
+    def initial_prior_correction(self) -> float:
+        """The strength a model is built with: `auto` starts at 0 and is chosen after training."""
+        return 0.0 if self.prior_correction == "auto" else float(self.prior_correction)
+
     def validate(self) -> None:
         _require_choice(self.stem, "model.stem", ("conv", "strided", "space_to_depth"))
         _require_choice(self.convs, "model.convs", ("standard", "separable"))

@@ -62,9 +62,8 @@ def model_and_loss(params: Params, image_size: int, ab_histogram: np.ndarray, sc
     bins = losses.ab_bins()
     prior = losses.colour_prior(ab_histogram, bins)
     weights = losses.rebalancing_weights(prior, params.train.rebalance)
-    # "auto" is chosen on validation once training ends (evaluation/decoding.py); training never decodes with it.
-    strength = 0.0 if params.model.prior_correction == "auto" else params.model.prior_correction
-    offsets = losses.prior_correction(prior, strength)
+    # "auto" is chosen on validation once training ends (evaluation/decoding.py).
+    offsets = losses.prior_correction(prior, params.model.initial_prior_correction)
     # An untrained head's near-uniform distribution over the (asymmetric) sRGB bins decodes to a
     # strong cast; starting from the prior, it decodes to the prior's common, near-neutral colour.
     initial = losses.prior_logits(prior) if params.model.prior_init else None
