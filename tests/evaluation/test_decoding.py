@@ -34,6 +34,7 @@ def test_auto_is_chosen_on_validation_and_saved_with_the_model(train_params, tin
     shards = Path(tiny_data.paths.shards)
     summary = train(params, shards=shards, root=tmp_path)
     assert summary["prior_correction"] in decoding.CANDIDATES
+    assert 0 < summary["val_accuracy_decoded"] <= 1
     assert json.loads(Path(params.paths.train_metrics).read_text())["prior_correction"] == summary["prior_correction"]
     prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
     saved = decoding.decoder_of(load_model(Path(params.paths.model)))

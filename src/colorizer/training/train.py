@@ -89,7 +89,8 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
     chosen = _choose_prior_correction(params, model, shards, tracker)
     if chosen is not None:
-        summary["prior_correction"] = chosen
+        # val_accuracy is the last epoch's, decoded without correction; this is the model as saved.
+        summary["prior_correction"], summary["val_accuracy_decoded"] = chosen
     _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
     tracker.report_failures()
@@ -131,10 +132,15 @@ def _publish(params: Params, tracker: Tracker, model, summary: dict, log_rows: l
     checkpoint.clear(Path(paths.checkpoints))
 
 
-def _choose_prior_correction(params: Params, model, shards: Path, tracker: Tracker) -> float | None:
+def _choose_prior_correction(params: Params, model, shards: Path, tracker: Tracker) -> tuple[float, float] | None:
     """`model.prior_correction: auto`: the decoding's prior correction, chosen on the validation
-    split now that training is done (rule: evaluation/decoding.py); None if not asked or not a classifier."""
-    if params.model.prior_correction != "auto" or decoding.decoder_of(model) is None:
+    split now that training is done (rule: evaluation/decoding.py), and its validation accuracy;
+    None if not asked or not a classifier."""
+    if params.model.prior_correction != "auto":
+        return None
+    if decoding.decoder_of(model) is None:
+        print(f"train: model.prior_correction auto has no effect: train.loss {params.train.loss} "
+              "predicts ab directly, there is no decoding to choose", flush=True)
         return None
     prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
     rows = decoding.frontier(inference_model(model), shards, prior, params.metrics.threshold, params.evaluate.batch_size)
@@ -148,7 +154,7 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
     import pandas as pd
 
     tracker.log_table(pd.DataFrame(rows).round(4), DECODING_TABLE)
-    return chosen
+    return chosen, next(row["accuracy"] for row in rows if row["prior_correction"] == chosen)
 
 
 def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
