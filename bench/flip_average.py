@@ -15,7 +15,6 @@ import json
 import statistics
 from pathlib import Path
 
-import numpy as np
 from common import REPO
 
 WORK = REPO / "bench" / "work" / "quality"
@@ -23,31 +22,29 @@ OUT_JSON = REPO / "bench" / "flip_average.json"
 KEYS = ("psnr", "accuracy", "auc", "colorfulness_ratio")
 
 
-def score(model, shards: Path, flip: bool) -> dict:
-    from colorizer.data import dataset
-    from colorizer.data import shards as shard_format
-    from colorizer.data.lab import AB_SCALE, normalise_l
-    from colorizer.evaluation.metrics import ColorMetrics
+def score(model, shards: Path, threshold: float, flip: bool) -> dict:
+    import numpy as np
 
-    scores = ColorMetrics(10.0, shard_format.read_meta(shards)["classes"])
-    for batch in dataset.evaluation(shards, "val", 50, with_info=True).as_numpy_iterator():
-        x = normalise_l(batch["L"])
+    from colorizer.evaluation.evaluate import score_split
+
+    def flip_averaged(x):
         ab = np.asarray(model.predict_on_batch(x))
-        if flip:
-            ab = (ab + np.asarray(model.predict_on_batch(x[:, :, ::-1]))[:, :, ::-1]) / 2
-        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab * AB_SCALE, batch["label"])
-    summary = scores.summary()
+        return (ab + np.asarray(model.predict_on_batch(x[:, :, ::-1]))[:, :, ::-1]) / 2
+
+    summary = score_split(model, shards, "val", threshold, 50, predict=flip_averaged if flip else None)
     return {key: float(summary[key]) for key in KEYS}
 
 
 def main() -> None:
+    from colorizer.core.config import load_params
     from colorizer.model.modelio import load_model
 
     shards = WORK / "data" / "shards"
+    threshold = load_params(REPO / "params.yaml").metrics.threshold
     report = {"split": "val", "models": {}, "difference": {}}
     for folder in sorted(p for p in WORK.iterdir() if (p / "models" / "model.keras").exists()):
         model = load_model(folder / "models" / "model.keras")
-        plain, averaged = score(model, shards, False), score(model, shards, True)
+        plain, averaged = score(model, shards, threshold, False), score(model, shards, threshold, True)
         report["models"][folder.name] = {"plain": plain, "flip_averaged": averaged}
         print(folder.name, {k: round(averaged[k] - plain[k], 4) for k in KEYS}, flush=True)
     for arch in sorted({name.split("-")[0] for name in report["models"]}):

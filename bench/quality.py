@@ -98,25 +98,28 @@ def one_run(params, data: Path) -> dict:
     scores = {key: float(result[key]) for key in METRICS if key in result}
     scores["psnr_gain_db"] = float(result["psnr"] - result["baseline"]["psnr"])
     return {**scores, "training_seconds": round(seconds, 1), "epochs": summary["epochs"],
-            "prior_correction": summary.get("prior_correction"), "val_frontier": validation_frontier(params, data),
+            "prior_correction": summary.get("prior_correction"), "val_frontier": validation_frontier(params),
             "gray": {key: float(result["baseline"][key]) for key in ("psnr", "accuracy", "auc", "colorfulness_ratio")},
             "per_class": {name: {"psnr": s["psnr"], "accuracy": s["accuracy"], "gray_psnr": s["baseline"]["psnr"],
                                  "gray_accuracy": s["baseline"]["accuracy"], "colorfulness_ratio": s["colorfulness_ratio"]}
                           for name, s in result["per_class"].items()}}
 
 
-def validation_frontier(params, data: Path) -> list[dict]:
-    """The validation metrics the `auto` choice was made from (re-decoded: no retraining, no test)."""
-    from colorizer.data import shards as shard_format
-    from colorizer.evaluation import decoding
-    from colorizer.model import losses
-    from colorizer.model.modelio import load_model
+def validation_frontier(params) -> list[dict]:
+    """The validation metrics `train` chose the decoding from: its MLflow table (none without `auto`)."""
+    import tempfile
 
-    model = load_model(Path(params.paths.model))
-    if decoding.decoder_of(model) is None:
+    from mlflow import MlflowClient
+
+    from colorizer.training.train import DECODING_TABLE
+
+    run_id = json.loads(Path(params.paths.run_info).read_text())["run_id"]
+    client = MlflowClient()
+    if DECODING_TABLE not in {item.path for item in client.list_artifacts(run_id, Path(DECODING_TABLE).parent.as_posix())}:
         return []
-    prior = losses.colour_prior(shard_format.read_ab_histogram(data / "shards"), losses.ab_bins())
-    return decoding.frontier(model, data / "shards", prior, params.metrics.threshold, params.evaluate.batch_size)
+    with tempfile.TemporaryDirectory() as folder:
+        table = json.loads(Path(client.download_artifacts(run_id, DECODING_TABLE, folder)).read_text())
+    return [dict(zip(table["columns"], row)) for row in table["data"]]
 
 
 def spread(runs: list[dict]) -> dict:

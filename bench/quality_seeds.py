@@ -26,7 +26,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 from common import REPO, machine, photo_folder
 
@@ -86,16 +85,9 @@ def prepare(params) -> Path:
 
 
 def score_validation(model, shards: Path, threshold: float) -> dict:
-    from colorizer.data import dataset
-    from colorizer.data import shards as shard_format
-    from colorizer.data.lab import AB_SCALE, normalise_l
-    from colorizer.evaluation.metrics import ColorMetrics
+    from colorizer.evaluation.evaluate import score_split
 
-    scores = ColorMetrics(threshold, shard_format.read_meta(shards)["classes"])
-    for batch in dataset.evaluation(shards, "val", 50, with_info=True).as_numpy_iterator():
-        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
-        scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
-    summary = scores.summary()
+    summary = score_split(model, shards, "val", threshold, 50)
     summary["psnr_gain_db"] = summary["psnr"] - summary["baseline"]["psnr"]
     return summary
 

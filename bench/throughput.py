@@ -38,7 +38,6 @@ from common import machine, matmul_gflops, photo_folder, save_results, write_par
 WARMUP_STEPS, TIMED_STEPS = 2, 6
 # The compute cut measured against the default: 37% of its training FLOPs, but a little less colour
 # on validation (bench/README.md), so params.yaml keeps the default network.
-SCENE_CLASSES = 6  # the shared photos' classes: the scene head's size when train.scene_weight > 0
 CUT_NETWORK = {"stem": "strided", "convs": "standard", "width": 15}
 CUT_ROW = "compute cut@224 (stem strided, width 15)"
 
@@ -68,17 +67,20 @@ def with_model(params, loss: str | None = None, image_size: int | None = None, *
 class StepTimer:
     """One model's train and inference steps, timed a few steps at a time (call `round` repeatedly)."""
 
-    def __init__(self, params, histogram, batch_size: int, stream=None, fit: bool = False):
+    def __init__(self, params, shards: Path, batch_size: int, stream=None, fit: bool = False):
         import keras
         import tensorflow as tf
 
+        from colorizer.data import shards as shard_format
         from colorizer.model.flops import analytic_flops, profiled_flops
         from colorizer.model.network import inference_model, model_and_loss
         from colorizer.training.train import _train_step
 
         keras.utils.set_random_seed(0)
         self.batch_size, self.fit = batch_size, fit
-        self.model, loss = model_and_loss(params, params.data.image_size, histogram, scene_classes=SCENE_CLASSES)
+        # As train builds it from the shards: the colour prior, and the classes (a scene head if asked).
+        self.model, loss = model_and_loss(params, params.data.image_size, shard_format.read_ab_histogram(shards),
+                                          scene_classes=len(shard_format.read_meta(shards)["classes"]))
         size = params.data.image_size
         counted = analytic_flops(self.model)
         self.flops = {
@@ -168,7 +170,6 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
     import tensorflow as tf
 
     from colorizer.data import dataset
-    from colorizer.data import shards as shard_format
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -176,18 +177,18 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
         batch_size = batch_size or params.train.batch_size
         params = dataclasses.replace(params, train=dataclasses.replace(params.train, batch_size=batch_size))
         result = {"machine": machine(), "batch_size": batch_size, "rounds": rounds, "models": {}}
-        histogram = shard_format.read_ab_histogram(work / "shards")
+        shards = work / "shards"
         result["matmul_gflops_before"] = matmul_gflops()
-        stream = iter(dataset.training(work / "shards", batch_size, params.train.shuffle_buffer,
+        stream = iter(dataset.training(shards, batch_size, params.train.shuffle_buffer,
                                        params.train.flip, params.train.seed, labels=True))
         timers = {
-            "default@224": StepTimer(params, histogram, batch_size),
-            "default@224 streaming": StepTimer(params, histogram, batch_size, stream=stream),
-            "default@224 keras fit": StepTimer(params, histogram, batch_size, fit=True),
-            "default@128": StepTimer(with_model(params, image_size=128), histogram, batch_size),
-            "mse loss@224": StepTimer(with_model(params, loss="mse"), histogram, batch_size),
-            CUT_ROW: StepTimer(with_model(params, **CUT_NETWORK), histogram, batch_size),
-            "autoencoder@224": StepTimer(with_model(params, arch="autoencoder"), histogram, batch_size),
+            "default@224": StepTimer(params, shards, batch_size),
+            "default@224 streaming": StepTimer(params, shards, batch_size, stream=stream),
+            "default@224 keras fit": StepTimer(params, shards, batch_size, fit=True),
+            "default@128": StepTimer(with_model(params, image_size=128), shards, batch_size),
+            "mse loss@224": StepTimer(with_model(params, loss="mse"), shards, batch_size),
+            CUT_ROW: StepTimer(with_model(params, **CUT_NETWORK), shards, batch_size),
+            "autoencoder@224": StepTimer(with_model(params, arch="autoencoder"), shards, batch_size),
         }
         for _ in range(rounds):
             for name, timer in timers.items():
@@ -197,7 +198,7 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
         result["matmul_gflops"] = peak
         result["models"] = {name: timer.result(peak) for name, timer in timers.items()}
         tf.keras.backend.clear_session() if hasattr(tf, "keras") else None
-        pipeline = input_pipeline_rate(work / "shards", params, batch_size)
+        pipeline = input_pipeline_rate(shards, params, batch_size)
     models = result["models"]
     default, cut = models["default@224"], models[CUT_ROW]
     result["input_pipeline"] = {

@@ -90,13 +90,16 @@ def _open_run(tracker: Tracker, params: Params, run_id: str, run_exists: bool) -
         tracker.start(params, tags={ORIGIN_TAG: run_id})
 
 
-def score_split(model, shards: Path, split: str, threshold: float, batch_size: int, each_batch=None) -> dict:
+def score_split(model, shards: Path, split: str, threshold: float, batch_size: int, each_batch=None,
+                predict=None) -> dict:
     """Every metric of `model` on one split, with the gray baseline and per class;
-    `each_batch(batch)` sees every batch on the way (L, ab, label, file). Choose settings
-    on "val"; "test" is for the final result only."""
+    `each_batch(batch)` sees every batch on the way (L, ab, label, file); `predict(x)` (model
+    units) replaces `model.predict_on_batch`, e.g. to score a test-time augmentation. Choose
+    settings on "val"; "test" is for the final result only."""
+    predict = predict or model.predict_on_batch
     scores = ColorMetrics(threshold, shard_format.read_meta(shards)["classes"])
     for batch in dataset.evaluation(shards, split, batch_size, with_info=True).as_numpy_iterator():
-        ab_pred = np.asarray(model.predict_on_batch(normalise_l(batch["L"]))) * AB_SCALE
+        ab_pred = np.asarray(predict(normalise_l(batch["L"]))) * AB_SCALE
         scores.add_batch(np.concatenate([batch["L"], batch["ab"]], axis=-1), ab_pred, batch["label"])
         if each_batch:
             each_batch(batch)

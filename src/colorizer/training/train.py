@@ -136,6 +136,8 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
     """`model.prior_correction: auto`: the decoding's prior correction, chosen on the validation
     split now that training is done (rule: evaluation/decoding.py), and its validation accuracy;
     None if not asked or not a classifier."""
+    import pandas as pd  # here: only an `auto` run needs it
+
     if params.model.prior_correction != "auto":
         return None
     if decoding.decoder_of(model) is None:
@@ -151,8 +153,6 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
               f"psnr {row['psnr']:.2f} dB, colourfulness {row['colorfulness_ratio']:.2f}"
               + ("  <- chosen" if row["prior_correction"] == chosen else ""), flush=True)
     tracker.log_metrics({"model/prior_correction": chosen})
-    import pandas as pd
-
     tracker.log_table(pd.DataFrame(rows).round(4), DECODING_TABLE)
     return chosen, next(row["accuracy"] for row in rows if row["prior_correction"] == chosen)
 
