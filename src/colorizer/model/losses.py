@@ -25,7 +25,6 @@ from colorizer.data.lab import AB_SCALE, rgb_to_lab
 
 BIN_SIZE = 10.0
 SOFT_SIGMA = 5.0  # soft-encoding width in ab units (Zhang et al.)
-SOFT_NEIGHBOURS = 16  # bins kept in each soft target: the rest weigh < 1e-3 of it in all (soft_encoding_table)
 
 
 def ab_bins() -> np.ndarray:
@@ -97,24 +96,18 @@ def l1_loss(y_true, ab):
     return ops.mean(ops.abs(y_true - ab), axis=-1)
 
 
-def soft_encoding_table(bins: np.ndarray, neighbours: int = SOFT_NEIGHBOURS):
-    """The soft target of every integer ab colour, precomputed: (65536, K) bin indices and
-    their weights (softmax of -d^2 / 2 sigma^2 over the K nearest bins), and (65536,) the
-    nearest bin; row (a + 128) * 256 + (b + 128).
-
-    The dense encoding weighs every one of the ~260 bins; beyond the 16 nearest (all
-    bins within 2 bin widths) the Gaussian is below e^-8 of the nearest's, so keeping 16
-    changes the target by < 1e-3 (tests/model/test_losses.py compares the two)."""
+def soft_encoding_table(bins: np.ndarray):
+    """The soft target of every integer ab colour, precomputed: (65536, Q) weights over the
+    bins (softmax of -d^2 / 2 sigma^2, Zhang et al.) and (65536,) the nearest bin; row
+    (a + 128) * 256 + (b + 128). 68 MB of float32, looked up once per pixel and step."""
     grid = np.arange(256, dtype=np.float32) - 128
     ab = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
-    distance2 = ((ab[:, None, :] - bins[None]) ** 2).sum(-1)  # (65536, Q), 70 MB for a moment
-    nearest = np.argpartition(distance2, neighbours - 1, axis=1)[:, :neighbours]
-    near2 = np.take_along_axis(distance2, nearest, axis=1)
-    logits = -near2 / (2 * SOFT_SIGMA**2)
-    soft = np.exp(logits - logits.max(axis=1, keepdims=True))
-    soft /= soft.sum(axis=1, keepdims=True)
+    distance2 = ((ab[:, None, :] - bins[None]) ** 2).sum(-1)  # (65536, Q)
     closest = np.argmin(distance2, axis=1)  # ties (a colour halfway between bins) go to the first, as ops.argmin
-    return nearest.astype(np.int32), soft.astype(np.float32), closest.astype(np.int32)
+    logits = -distance2 / (2 * SOFT_SIGMA**2)
+    soft = np.exp(logits - logits.max(axis=1, keepdims=True), out=distance2)  # in place: one 68 MB array, not two
+    soft /= soft.sum(axis=1, keepdims=True)
+    return soft.astype(np.float32, copy=False), closest.astype(np.int32)
 
 
 class ClassificationLoss:
@@ -122,14 +115,16 @@ class ClassificationLoss:
 
     The soft targets are looked up, not computed: the (pooled) true ab is rounded to
     an integer (ab are integer bytes in the shards; pooling moves them by < 0.5 unit
-    before rounding, against a 5-unit Gaussian) and indexes `soft_encoding_table`,
-    so each pixel costs K = 16 gathers instead of a distance, exp and sum over all Q bins.
+    before rounding, against a 5-unit Gaussian) and picks its row of
+    `soft_encoding_table`, a contiguous copy per pixel instead of a distance, exp and
+    sum over all Q bins. The target is dense, so the gradient with respect to the
+    logits is dense too (softmax - target): gathering only the few bins that weigh and
+    scattering their gradient back cost 3x more time per step (bench/README.md).
     """
 
     def __init__(self, bins: np.ndarray, weights: np.ndarray | None):
         weights = weights if weights is not None else np.ones(len(bins), np.float32)
-        nearest, soft, closest = soft_encoding_table(np.asarray(bins, np.float32))
-        self.nearest = ops.convert_to_tensor(nearest)
+        soft, closest = soft_encoding_table(np.asarray(bins, np.float32))
         self.soft = ops.convert_to_tensor(soft)
         self.weight_of = ops.convert_to_tensor(np.asarray(weights, np.float32)[closest])
         self.__name__ = "classification"
@@ -143,16 +138,15 @@ class ClassificationLoss:
             y_true = ops.average_pool(y_true, pool_size=factor, strides=factor, padding="valid")
         ab = ops.clip(ops.round(ops.cast(y_true, "float32") * AB_SCALE), -128, 127)
         index = ops.cast((ab[..., 0] + 128) * 256 + ab[..., 1] + 128, "int32")  # (...)
-        nearest = ops.take(self.nearest, index, axis=0)  # (..., K)
-        picked = ops.take_along_axis(logits, nearest, axis=-1)  # the K logits the target weighs
-        # -sum_k t_k log softmax(z)_k = logsumexp(z) - sum_k t_k z_k, as the soft targets sum to 1
-        cross_entropy = ops.logsumexp(logits, axis=-1) - ops.sum(ops.take(self.soft, index, axis=0) * picked, axis=-1)
+        target = ops.take(self.soft, index, axis=0)  # (..., Q)
+        # -sum_q t_q log softmax(z)_q = logsumexp(z) - sum_q t_q z_q, as the soft targets sum to 1
+        cross_entropy = ops.logsumexp(logits, axis=-1) - ops.sum(target * logits, axis=-1)
         return cross_entropy * ops.take(self.weight_of, index)
 
 
 def dense_classification_loss(bins: np.ndarray, weights: np.ndarray | None):
-    """The soft encoding computed densely, per pixel and step (the original; kept for the
-    tests and the benchmark that compare it with the table)."""
+    """The soft encoding computed per pixel and step (the original; kept for the test
+    that checks the table against it)."""
     bins_t = ops.convert_to_tensor(bins)
     weights_t = ops.convert_to_tensor(weights if weights is not None else np.ones(len(bins), np.float32))
 
