@@ -42,9 +42,9 @@ BENCH_DATA ?= ../shared/data/landscapes
 bench: install
 	cd bench && ../$(BIN)/python run_all.py --data $(abspath $(BENCH_DATA))
 
-# Validation quality over 3 seeds, the pre-issue-11 network vs the default (~15 min on 2 CPUs).
+# Validation quality over 3 seeds at 128 px: the default network ("before") vs the compute cut (~10 min on 2 CPUs).
 bench-seeds: install
-	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,default
+	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,patchify_w16
 
 # Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~80 min on 2 CPUs at ~450 GFLOP/s).
 bench-quality: install

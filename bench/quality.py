@@ -80,6 +80,14 @@ def prepare(params) -> Path:
     return data
 
 
+def shared_params(params) -> dict:
+    """Every param the runs share (not the paths, the seed or the arch): a change to params.yaml
+    is another recipe, whose runs are not averaged with the earlier ones."""
+    flat = json.loads(json.dumps(params.flat(), default=str))
+    return {key: value for key, value in flat.items()
+            if not key.startswith("paths.") and key not in ("train.seed", "model.arch", "train.sample_every")}
+
+
 def recipe_of(params) -> dict:
     """What the shared shards depend on."""
     return {"source": params.data.source, "image_size": params.data.image_size, "seed": params.data.seed,
@@ -192,7 +200,8 @@ def main() -> None:
     run_params = {(arch, seed): params_for(data_folder, args.image_size, args.epochs, arch, seed, args.set)
                   for seed in seeds for arch in ARCHS}
     data = prepare(run_params[ARCHS[0], seeds[0]])
-    recipe = {"data": str(data_folder), "image_size": args.image_size, "epochs": args.epochs, "overrides": args.set}
+    recipe = {"data": str(data_folder), "image_size": args.image_size, "epochs": args.epochs, "overrides": args.set,
+              "params": shared_params(run_params["hybrid", seeds[0]])}
     report = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
     if report.get("recipe") != recipe:
         report = {"recipe": recipe, "runs": {arch: {} for arch in ARCHS}}  # another recipe: start afresh

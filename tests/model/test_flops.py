@@ -35,16 +35,18 @@ def test_analytic_count_matches_the_profiler(overrides, bins):
     # at the sizes trained (more on toy models, where that work weighs more against the convs).
     # Separable convs: the profiler's training count is 7% above ours at this size (3% forward); not explained.
     tolerance = 0.08 if overrides.get("convs") == "separable" else 0.05
-    assert counted["forward"] == pytest.approx(forward, rel=0.05)
+    # The patchify stem leaves fewer conv FLOPs beside the same element-wise work: 6% forward at
+    # this toy size (1.6% for the compute cut at 224 px, where the benchmark counts).
+    assert counted["forward"] == pytest.approx(forward, rel=0.07 if overrides.get("stem") else 0.05)
     assert counted["training"] == pytest.approx(training, rel=tolerance)
     assert training > 2.5 * forward
 
 
 def test_the_compute_cut_meets_the_issue_11_budget(bins):
     """The default network costs what the issue measured; the compute cut (a param, not the
-    default: it scored lower on validation, bench/README.md) costs at most 40% of it."""
+    default: it scored lower on validation at full length, bench/README.md) costs at most 40% of it."""
     params = load_params(REPO / "params.yaml")
-    cut = dataclasses.replace(params.model, stem="strided", convs="standard", width=15)
+    cut = dataclasses.replace(params.model, stem="space_to_depth", convs="standard", width=16)
     default = analytic_flops(build_model(params.model, 224, bins))
     cheaper = analytic_flops(build_model(cut, 224, bins))
     assert default["forward"] == pytest.approx(1.25e9, rel=0.02)  # the 1.26 GFLOP the issue measured

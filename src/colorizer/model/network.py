@@ -22,13 +22,14 @@ so that the vector the decoder is given has to know "this is a glacier").
 plain convolutional autoencoder of Nihalaani et al. 2021: the baseline.
 
 Compute (issue 11; FLOPs per layer: `colorizer.model.flops`). `model.stem`:
-`conv` runs the first level at 1/2 resolution (stride-2 conv, conv); `strided` only
-its stride-2 conv (one input channel: cheap), so the first 3 x 3 conv over many
-channels runs at 1/4 resolution; `space_to_depth`
-folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and starts
-at 1/4 resolution with one conv, so no conv runs at 1/2 or full resolution (colour is
-predicted at 1/4 anyway). `model.convs: separable` makes every 3 x 3 conv after the
-stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
+`conv` (default) runs the first level at 1/2 resolution (stride-2 conv, conv);
+`strided` only its stride-2 conv (one input channel: cheap), so the first 3 x 3 conv
+over many channels runs at 1/4 resolution; `space_to_depth` (the "patchify" stem of
+ConvNeXt) folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and
+embeds them with a 1 x 1 conv, so no conv runs above 1/4 resolution (colour is
+predicted at 1/4 anyway). At width 16 it costs 0.39x the default's training FLOPs;
+bench/README.md has its colour. `model.convs: separable` makes every 3 x 3 conv after
+the stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
 
 With `train.loss: classification` the head predicts logits over ab bins instead,
 decoded to ab by the annealed mean (losses.py); the training model then outputs
@@ -166,7 +167,9 @@ def _encoder(conv, gray, width: int, stem: str = "conv"):
     first = 0
     if stem == "space_to_depth":
         x = _space_to_depth(gray, 4)
-        x = conv(x, width * 2, "enc1a", dense=True)  # 16 input channels: a dense conv is cheap here
+        # A patch embedding (ConvNeXt's "patchify" stem): each 4 x 4 block's 16 pixels mixed into
+        # 2w features by a 1 x 1 conv; the 3 x 3 conv after it sees the neighbouring blocks.
+        x = conv(x, width * 2, "enc1a", kernel=1)
         x = conv(x, width * 2, "enc1b")
         skips, first = [gray, None, x], 2
     for level in range(first, DOWNSAMPLINGS):
