@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import shutil
 import statistics
 import time
@@ -71,12 +73,21 @@ def params_for(data: Path, image_size: int, epochs: int, max_per_class: int, var
     for key, value in VARIANTS[variant].items():
         section, name = key.split(".")
         raw[section][name] = value
-    if isinstance(raw["train"]["epochs"], str):  # "x1.25": a multiple of the recipe's epochs
-        raw["train"]["epochs"] = round(epochs * float(raw["train"]["epochs"][1:]))
+    raw["train"]["epochs"] = epochs_of(raw["train"]["epochs"], epochs, variant)
     raw["train"]["seed"] = seed
     folder = (WORK / f"{variant}-{seed}").relative_to(REPO)  # stage paths are relative to the repository (main() runs there)
     raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}
     return params_from_dict(raw)
+
+
+def epochs_of(value, recipe_epochs: int, variant: str) -> int:
+    """A variant's `train.epochs`: a number, or "x<multiple>" of the recipe's epochs ("x1.25")."""
+    if not isinstance(value, str):
+        return value
+    multiple = re.fullmatch(r"x(\d+(?:\.\d+)?)", value)
+    if not multiple:
+        raise ValueError(f"variant {variant}: train.epochs {value!r} must be a number or 'x<multiple>', e.g. 'x1.25'")
+    return max(1, math.ceil(recipe_epochs * float(multiple.group(1)) - 1e-9))
 
 
 def prepare(params) -> Path:

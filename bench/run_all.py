@@ -12,6 +12,7 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import dvc_overhead
 import inference
@@ -24,37 +25,92 @@ CUT_VARIANT = "patchify_w16"  # throughput.CUT_NETWORK in bench/quality_seeds.py
 QUALITY_SEEDS = REPO / "bench" / "quality_seeds.json"  # written by `make bench-seeds` (~10 min): not re-run here
 QUALITY_FULL = REPO / "bench" / "quality.json"  # `make bench-quality`: the default network (~80 min)
 QUALITY_FULL_CUT = REPO / "bench" / "quality_patchify_w16.json"  # the same recipe with the cut as the network
+NETWORK_PARAMS = ("model.stem", "model.width", "model.convs")  # what throughput.CUT_NETWORK changes
 
 
-def quality_summary() -> dict | None:
-    """The compute cut's colour against the default network's on validation, over 3 seeds: on the
+class Unavailable(Exception):
+    """A quality verdict that the saved reports cannot give (the reason says why)."""
+
+
+def quality_summary() -> dict:
+    """The compute cut's colour against the default network's on validation, over seeds: on the
     short screen (bench/quality_seeds.json) and at full length (make bench-quality's recipe), from
     those files. No worse "within the seed-to-seed spread" = lower by at most the larger of the two
-    seed standard deviations (the tie rule of quality.py's hybrid-vs-autoencoder verdicts)."""
-    if not QUALITY_SEEDS.exists():
-        return None
-    report = json.loads(QUALITY_SEEDS.read_text())
-    variants = report["variants"]
-    if any("summary" not in variants.get(name, {}) for name in ("before", CUT_VARIANT)):
-        return None
-    summary = {"screen": {"recipe": {k: report[k] for k in ("image_size", "epochs", "max_per_class", "split")},
-                          "seeds": len(variants[CUT_VARIANT]["runs"]),
-                          **_verdicts(variants["before"]["summary"], variants[CUT_VARIANT]["summary"])}}
-    if QUALITY_FULL.exists() and QUALITY_FULL_CUT.exists():
-        full, cut = json.loads(QUALITY_FULL.read_text()), json.loads(QUALITY_FULL_CUT.read_text())["epochs_24"]
-        for arch in ("hybrid", "autoencoder"):
-            recipe = {"image_size": full["recipe"]["image_size"], "epochs": full["recipe"]["epochs"], "split": "val"}
-            summary[f"full_{arch}"] = {"recipe": recipe, "seeds": len(cut["runs"][arch]),
-                                       **_verdicts(_validation(full["runs"][arch]), _validation(cut["runs"][arch]))}
-    summary["goal_cut_within_spread_met"] = all(
-        part[f"{key}_within_spread"] for part in summary.values() for key in ("accuracy", "psnr"))
-    return summary
+    seed standard deviations (the tie rule of quality.py's hybrid-vs-autoencoder verdicts).
+
+    A verdict the reports cannot give (a file missing or half-written, recipes that differ) is
+    recorded with its reason; the goal is then unknown (None) unless a verdict at hand fails it."""
+    parts = {}
+    for name, verdict in (("screen", _screen_verdict), ("full_hybrid", lambda: _full_verdict("hybrid")),
+                          ("full_autoencoder", lambda: _full_verdict("autoencoder"))):
+        try:
+            parts[name] = verdict()
+        except Unavailable as reason:
+            parts[name] = {"unavailable": str(reason)}
+    met = [part[f"{key}_within_spread"] for part in parts.values() if "unavailable" not in part
+           for key in ("accuracy", "psnr")]
+    unknown = any("unavailable" in part for part in parts.values())
+    parts["goal_cut_within_spread_met"] = False if not all(met) else (None if unknown else True)
+    return parts
 
 
-def _validation(runs: dict) -> dict:
+def _read_report(path: Path) -> dict:
+    if not path.exists():
+        raise Unavailable(f"{path.name} not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise Unavailable(f"{path.name} is not valid JSON ({err})") from err
+
+
+def _screen_verdict() -> dict:
+    report = _read_report(QUALITY_SEEDS)
+    variants = report.get("variants", {})
+    missing = [name for name in ("before", CUT_VARIANT) if "summary" not in variants.get(name, {})]
+    if missing:
+        raise Unavailable(f"{QUALITY_SEEDS.name} has no finished {' or '.join(missing)} (make bench-seeds)")
+    return {"recipe": {k: report.get(k) for k in ("image_size", "epochs", "max_per_class", "split")},
+            "seeds": len(variants[CUT_VARIANT]["runs"]),
+            **_verdicts(variants["before"]["summary"], variants[CUT_VARIANT]["summary"])}
+
+
+def _full_verdict(arch: str) -> dict:
+    """The default's make-bench-quality runs against the cut's on the same recipe (but the network)."""
+    full, cut = _read_report(QUALITY_FULL), _read_report(QUALITY_FULL_CUT)
+    if "epochs_24" not in cut:
+        raise Unavailable(f"{QUALITY_FULL_CUT.name} has no epochs_24 report")
+    cut = cut["epochs_24"]
+    ours, theirs = _recipe_but_network(full), _recipe_but_network(cut)
+    if "params" not in ours or "params" not in theirs:  # a report from before params were recorded
+        ours.pop("params", None), theirs.pop("params", None)
+    if ours != theirs:
+        raise Unavailable(f"{QUALITY_FULL.name} and {QUALITY_FULL_CUT.name} were measured on different recipes")
+    recipe = {"image_size": full["recipe"]["image_size"], "epochs": full["recipe"]["epochs"], "split": "val"}
+    default, cheaper = full.get("runs", {}).get(arch, {}), cut.get("runs", {}).get(arch, {})
+    return {"recipe": recipe, "seeds": min(len(default), len(cheaper)),
+            **_verdicts(_validation(default, QUALITY_FULL), _validation(cheaper, QUALITY_FULL_CUT))}
+
+
+def _recipe_but_network(report: dict) -> dict:
+    """A make-bench-quality report's recipe, less the params that make the network."""
+    recipe = dict(report.get("recipe", {}))
+    if "params" in recipe:
+        recipe["params"] = {k: v for k, v in recipe["params"].items() if k not in NETWORK_PARAMS}
+    return recipe
+
+
+def _validation(runs: dict, path: Path) -> dict:
     """Mean, sd and min over seeds of the validation scores at the decoding `train` chose."""
-    chosen = [next(row for row in run["val_frontier"] if row["prior_correction"] == run["prior_correction"])
-              for run in runs.values()]
+    if len(runs) < 2:
+        raise Unavailable(f"{path.name}: {len(runs)} finished run(s) of a model, a spread needs at least 2")
+    chosen = []
+    for seed, run in runs.items():
+        row = next((row for row in run.get("val_frontier", [])
+                    if row["prior_correction"] == run.get("prior_correction")), None)
+        if row is None:
+            raise Unavailable(f"{path.name}: seed {seed} has no validation score at its chosen decoding "
+                              "(model.prior_correction was not auto?)")
+        chosen.append(row)
     return {key: {"mean": statistics.mean(row[key] for row in chosen), "std": statistics.stdev(row[key] for row in chosen),
                   "min": min(row[key] for row in chosen)} for key in ("accuracy", "psnr")}
 
@@ -76,8 +132,7 @@ def collect_goals(results: dict) -> dict:
     goals["throughput.goal_10x_train_step_met"] = results["throughput"]["input_pipeline"]["goal_10x_train_step_met"]
     goals["memory.goal_under_15_percent_met"] = results["memory"]["goal_under_15_percent_met"]
     goals["dvc.goal_only_train_and_evaluate_met"] = results["dvc"]["goal_only_train_and_evaluate_met"]
-    if results.get("quality"):
-        goals["quality.goal_cut_within_spread_met"] = results["quality"]["goal_cut_within_spread_met"]
+    goals["quality.goal_cut_within_spread_met"] = results["quality"]["goal_cut_within_spread_met"]
     return goals
 
 
@@ -119,11 +174,14 @@ def table(results: dict) -> list[str]:
                  f"{i['photo_12mp']['peak_rss_mib']:.0f} MiB", "", "", None))
     rows.append(("colorize CLI: 100 photos of 150 px", f"{i['folder_100x150px']['images_per_s']:.1f} img/s, peak RSS "
                  f"{i['folder_100x150px']['peak_rss_mib']:.0f} MiB", "", "", None))
-    q = results.get("quality") or {}
+    q = results["quality"]
     for part, label in (("screen", "short screen"), ("full_hybrid", "full length, hybrid"),
                         ("full_autoencoder", "full length, autoencoder")):
-        for key in ("accuracy", "psnr") if part in q else ():
-            v = q[part]
+        v = q[part]
+        if "unavailable" in v:
+            rows.append((f"val quality, {label}: cut vs default", f"unavailable: {v['unavailable']}"[:60], "", "", None))
+            continue
+        for key in ("accuracy", "psnr"):
             rows.append((f"val {key}, {label}: cut vs default", f"{v['cut'][key]['mean']:.4f} vs "
                          f"{v['default'][key]['mean']:.4f} (spread {v[f'{key}_spread']:.4f})",
                          f"{v[f'{key}_difference']:+.4f}", ">= -spread", v[f"{key}_within_spread"]))

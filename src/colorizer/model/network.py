@@ -26,7 +26,7 @@ Compute (issue 11; FLOPs per layer: `colorizer.model.flops`). `model.stem`:
 `strided` only its stride-2 conv (one input channel: cheap), so the first 3 x 3 conv
 over many channels runs at 1/4 resolution; `space_to_depth` (the "patchify" stem of
 ConvNeXt) folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and
-embeds them with a 1 x 1 conv, so no conv runs above 1/4 resolution (colour is
+embeds them with a 1 x 1 conv, so no encoder conv runs above 1/4 resolution (colour is
 predicted at 1/4 anyway). At width 16 it costs 0.39x the default's training FLOPs;
 bench/README.md has its colour. `model.convs: separable` makes every 3 x 3 conv after
 the stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
