@@ -62,6 +62,7 @@ VARIANTS = {  # overrides of params.yaml ("section.key": value)
     "rebalance0.5": {"train.rebalance": 0.5},
 }
 KEYS = ("accuracy", "auc", "psnr", "psnr_gain_db", "colorfulness_ratio", "mse")
+DEFAULT_RECIPE = {"image_size": 128, "epochs": 8, "max_per_class": 200}  # its report is OUT_JSON
 
 
 def params_for(data: Path, image_size: int, epochs: int, max_per_class: int, variant: str, seed: int):
@@ -107,7 +108,7 @@ def prepare(params) -> Path:
 
 def report_path(image_size: int, epochs: int, max_per_class: int) -> Path:
     """The default recipe's report, or one of its own for another recipe."""
-    if (image_size, epochs, max_per_class) == (128, 8, 200):
+    if (image_size, epochs, max_per_class) == tuple(DEFAULT_RECIPE.values()):
         return OUT_JSON
     return OUT_JSON.with_name(f"quality_seeds_{image_size}px_{epochs}ep_{max_per_class}.json")
 
@@ -142,9 +143,9 @@ def main() -> None:
     parser.add_argument("--data", help="Kaggle-style photo folder (default ../shared/data/landscapes)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variants", default="before,default")
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--max-per-class", type=int, default=200)
+    parser.add_argument("--image-size", type=int, default=DEFAULT_RECIPE["image_size"])
+    parser.add_argument("--epochs", type=int, default=DEFAULT_RECIPE["epochs"])
+    parser.add_argument("--max-per-class", type=int, default=DEFAULT_RECIPE["max_per_class"])
     parser.add_argument("--again", action="store_true", help="re-run variants and seeds already in the report")
     args = parser.parse_args()
     folder = photo_folder(args.data)

@@ -25,7 +25,7 @@ CUT_VARIANT = "patchify_w16"  # throughput.CUT_NETWORK in bench/quality_seeds.py
 QUALITY_SEEDS = REPO / "bench" / "quality_seeds.json"  # written by `make bench-seeds` (~10 min): not re-run here
 QUALITY_FULL = REPO / "bench" / "quality.json"  # `make bench-quality`: the default network (~80 min)
 QUALITY_FULL_CUT = REPO / "bench" / "quality_patchify_w16.json"  # the same recipe with the cut as the network
-NETWORK_PARAMS = ("model.stem", "model.width", "model.convs")  # what throughput.CUT_NETWORK changes
+NETWORK_PARAMS = tuple(f"model.{key}" for key in throughput.CUT_NETWORK)  # what the cut changes
 
 
 class Unavailable(Exception):
@@ -145,7 +145,7 @@ def table(results: dict) -> list[str]:
         ("preprocess: ours vs naive (resize+shard)", f"{p['ours_images_per_s']:.0f} vs {p['naive_images_per_s']:.0f} img/s",
          f"{p['speedup_vs_naive']:.1f}x", ">= 4x", p["goal_speedup_vs_naive_met"]),
         ("preprocess: floor vs naive (bound of the above)", f"{p['floor_images_per_s']:.0f} vs "
-         f"{p['naive_images_per_s']:.0f} img/s", f"{p.get('floor_over_naive', float('nan')):.1f}x", "", None),
+         f"{p['naive_images_per_s']:.0f} img/s", f"{p['floor_over_naive']:.1f}x", "", None),
         ("preprocess: floor (decode+resize) vs ours", f"{p['floor_images_per_s']:.0f} vs {p['ours_images_per_s']:.0f} img/s",
          f"{p['floor_over_ours']:.2f}x", "<= 1.5x", p["goal_within_1_5x_of_floor_met"]),
         ("preprocess: floor vs two-pass design floor", f"{p['floor_images_per_s']:.0f} vs "

@@ -126,12 +126,12 @@ class ClassificationLoss:
     `soft_encoding_table`, a contiguous copy per pixel instead of a distance, exp and
     sum over all Q bins. The target is dense, so the gradient with respect to the
     logits is dense too (softmax - target): gathering only the few bins that weigh and
-    scattering their gradient back cost 3x more time per step (bench/README.md).
+    scattering their gradient back made the loss 3x slower (bench/README.md).
     """
 
     def __init__(self, bins: np.ndarray, weights: np.ndarray | None):
         weights = weights if weights is not None else np.ones(len(bins), np.float32)
-        soft, closest = soft_encoding_table(np.asarray(bins, np.float32))
+        soft, closest = soft_encoding_table(bins)
         self.soft = ops.convert_to_tensor(soft)
         self.weight_of = ops.convert_to_tensor(np.asarray(weights, np.float32)[closest])
         self.__name__ = "classification"

@@ -136,14 +136,14 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
     """`model.prior_correction: auto`: the decoding's prior correction, chosen on the validation
     split now that training is done (rule: evaluation/decoding.py), and its validation accuracy;
     None if not asked or not a classifier."""
-    import pandas as pd  # here: only an `auto` run needs it
-
     if params.model.prior_correction != "auto":
         return None
     if decoding.decoder_of(model) is None:
         print(f"train: model.prior_correction auto has no effect: train.loss {params.train.loss} "
               "predicts ab directly, there is no decoding to choose", flush=True)
         return None
+    import pandas as pd  # here: only an `auto` choice needs it
+
     prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
     rows = decoding.frontier(inference_model(model), shards, prior, params.metrics.threshold, params.evaluate.batch_size)
     chosen = decoding.choose(rows)
