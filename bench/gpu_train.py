@@ -18,6 +18,8 @@ where the pipeline does), or synthetic landscapes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
 
 def export(shards: str, out: str, limit: int = 1024) -> None:
@@ -62,7 +65,10 @@ def load_batches(data: str | None, image_size: int, count: int):
 
 
 def matmul_peak_tflops(dtype: str, size: int = 8192, repeats: int = 10) -> float:
-    """Best-of matmul TFLOP/s of the device in `dtype` (keras.ops on the chosen backend)."""
+    """Best-of matmul TFLOP/s of the device in `dtype` (keras.ops on the chosen backend).
+
+    Measured under the backend's default matmul precision, the one the convolutions
+    train under (on NVIDIA GPUs JAX lets float32 run as TF32), so MFU compares like with like."""
     import keras
 
     a = keras.random.normal((size, size), dtype=dtype)
@@ -78,13 +84,17 @@ def matmul_peak_tflops(dtype: str, size: int = 8192, repeats: int = 10) -> float
     return 2 * size**3 / best / 1e12
 
 
-def default_config():
+def network_config(network: str):
+    """params.yaml's model section, or the compute cut (bench/common.py's CUT_NETWORK)."""
+    from common import CUT_NETWORK
+
     from colorizer.core.config import load_params
 
-    return load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    model = load_params(Path(__file__).resolve().parents[1] / "params.yaml").model
+    return dataclasses.replace(model, **CUT_NETWORK) if network == "cut" else model
 
 
-def measure(batch_size: int, precision: str, image_size: int, steps: int, x, y, peaks: dict) -> dict:
+def measure(network: str, batch_size: int, precision: str, image_size: int, steps: int, x, y, peaks: dict) -> dict:
     import keras
 
     from colorizer.model import losses
@@ -92,26 +102,30 @@ def measure(batch_size: int, precision: str, image_size: int, steps: int, x, y, 
     from colorizer.model.network import build_model
 
     keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed" else "float32")
-    params = default_config()
     bins = losses.ab_bins()
-    model = build_model(params.model, image_size, bins)
+    model = build_model(network_config(network), image_size, bins)
     # Keras adds loss scaling for mixed_float16; the loss sees the [ab, logits] model's logits.
     model.compile(keras.optimizers.Adam(1e-3), [None, losses.make_loss("classification", bins, None)])
-    xb, yb = x[:batch_size], y[:batch_size]
+    # The batch goes to the device once: the steps time the model, not host-to-device copies.
+    xb = keras.ops.convert_to_tensor(x[:batch_size])
+    yb = keras.ops.convert_to_tensor(y[:batch_size])
+    started = time.perf_counter()
     for _ in range(3):  # compilation and warm-up
-        model.train_on_batch(xb, [yb, yb])
+        loss = model.train_on_batch(xb, [yb, yb])
+    compile_seconds = time.perf_counter() - started
     started = time.perf_counter()
     for _ in range(steps):
-        loss = model.train_on_batch(xb, [yb, yb])
-    float(np.asarray(loss if np.ndim(loss) == 0 else np.ravel(loss)[0]))  # wait for the device
+        loss = model.train_on_batch(xb, [yb, yb])  # returns host values: each step waits for the device
     seconds = time.perf_counter() - started
+    if not np.all(np.isfinite(loss)):
+        raise FloatingPointError(f"{network} batch {batch_size} {precision}: loss {loss}")
     images_per_s = batch_size * steps / seconds
     flops = analytic_flops(model)
     peak = peaks["float16" if precision == "mixed" else "float32"]
-    return {"batch_size": batch_size, "precision": precision, "step_ms": 1000 * seconds / steps,
-            "images_per_s": images_per_s, "training_flops_per_image": flops["training"],
-            "forward_flops_per_image": flops["forward"], "matmul_peak_tflops": peak,
-            "utilisation": flops["training"] * images_per_s / (peak * 1e12)}
+    return {"network": network, "batch_size": batch_size, "precision": precision, "step_ms": 1000 * seconds / steps,
+            "images_per_s": images_per_s, "compile_and_warmup_s": compile_seconds,
+            "training_flops_per_image": flops["training"], "forward_flops_per_image": flops["forward"],
+            "matmul_peak_tflops": peak, "utilisation": flops["training"] * images_per_s / (peak * 1e12)}
 
 
 def main() -> None:
@@ -121,6 +135,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed"], choices=("float32", "mixed"))
+    parser.add_argument("--networks", nargs="+", default=["default"], choices=("default", "cut"),
+                        help="params.yaml's network; 'cut' adds the compute cut as labelled extra rows")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--matmul-size", type=int, default=8192, help="square matmul measuring the peak")
     parser.add_argument("--out", default="gpu_train.json")
@@ -134,16 +150,18 @@ def main() -> None:
     x, y = load_batches(args.data, args.image_size, max(args.batch_sizes))
     device = _device_name(args.backend)
     peaks = {dtype: matmul_peak_tflops(dtype, args.matmul_size) for dtype in ("float32", "float16")}
-    rows = [measure(b, p, args.image_size, args.steps, x, y, peaks) for p in args.precisions for b in args.batch_sizes]
-    config = default_config().model
-    result = {"backend": keras.backend.backend(), "device": device, "image_size": args.image_size,
-              "data": args.data or "synthetic", "model": vars(config), "matmul_peak_tflops": peaks, "results": rows}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"{device}, keras {keras.__version__} on {args.backend}, {args.image_size}x{args.image_size}, "
-          f"matmul peak {peaks['float32']:.1f} TFLOP/s float32, {peaks['float16']:.1f} float16")
-    for row in rows:
-        print(f"batch {row['batch_size']:4}  {row['precision']:8} {row['step_ms']:9.1f} ms/step "
-              f"{row['images_per_s']:9.1f} images/s  MFU {100 * row['utilisation']:.1f}%")
+          f"matmul peak {peaks['float32']:.1f} TFLOP/s float32, {peaks['float16']:.1f} float16", flush=True)
+    result = {"backend": keras.backend.backend(), "device": device, "image_size": args.image_size,
+              "data": args.data or "synthetic", "model": vars(network_config("default")),
+              "matmul_peak_tflops": peaks, "results": []}
+    for network, precision, batch_size in itertools.product(args.networks, args.precisions, args.batch_sizes):
+        row = measure(network, batch_size, precision, args.image_size, args.steps, x, y, peaks)
+        result["results"].append(row)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")  # after every row: a timeout keeps the rest
+        print(f"{network:8} batch {batch_size:4}  {precision:8} {row['step_ms']:9.1f} ms/step "
+              f"{row['images_per_s']:9.1f} images/s  MFU {100 * row['utilisation']:.1f}%  "
+              f"(compile + warm-up {row['compile_and_warmup_s']:.0f} s)", flush=True)
 
 
 def _device_name(backend: str) -> str:

@@ -33,12 +33,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, matmul_gflops, photo_folder, save_results, write_params
+from common import (
+    CUT_NETWORK,
+    machine,
+    matmul_gflops,
+    photo_folder,
+    save_results,
+    write_params,
+)
 
 WARMUP_STEPS, TIMED_STEPS = 2, 6
 # The compute cut measured against the default: 0.39x its training FLOPs, the same colour on the
 # short validation screen but less at full length (bench/README.md), so params.yaml keeps the default.
-CUT_NETWORK = {"stem": "space_to_depth", "convs": "standard", "width": 16}
 CUT_ROW = "compute cut@224 (patchify stem, width 16)"
 
 

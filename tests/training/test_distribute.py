@@ -114,10 +114,14 @@ def test_gpu_benchmark_script_needs_no_tensorflow(tmp_path):
     out = tmp_path / "gpu.json"
     result = subprocess.run(
         [sys.executable, str(Path(__file__).parents[2] / "bench/gpu_train.py"), "--backend", "jax",
-         "--image-size", "32", "--batch-sizes", "2", "--precisions", "float32", "--steps", "1", "--matmul-size", "128", "--out", str(out)],
+         "--image-size", "32", "--batch-sizes", "2", "--precisions", "float32", "--networks", "default", "cut",
+         "--steps", "1", "--matmul-size", "128", "--out", str(out)],
         env={**stage_env(), "PYTHONPATH": str(blocker.parent)}, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["backend"] == "jax" and report["results"][0]["images_per_s"] > 0
     assert report["results"][0]["utilisation"] > 0 and report["model"]["stem"]  # the default network, with its MFU
+    default, cut = report["results"]
+    assert (default["network"], cut["network"]) == ("default", "cut")
+    assert cut["training_flops_per_image"] < 0.5 * default["training_flops_per_image"]
