@@ -44,7 +44,7 @@ bench: install
 
 # Validation quality over 3 seeds at 128 px: the default network ("before") vs the compute cut (~10 min on 2 CPUs).
 bench-seeds: install
-	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,patchify_w16
+	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,lowres_w16
 
 # Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~80 min on 2 CPUs at ~450 GFLOP/s).
 bench-quality: install

@@ -11,7 +11,7 @@ Data: real shards exported to .npz (`--export`, which needs TensorFlow and runs
 where the pipeline does), or synthetic landscapes.
 
     python bench/gpu_train.py --backend jax [--data shards.npz] [--image-size 224] \\
-        [--batch-sizes 64 256] [--steps 20] [--out gpu_train.json]
+        [--batch-sizes 64 256] [--networks default cut] [--steps 20] [--out bench/gpu_train.json]
     python bench/gpu_train.py --export data/shards shards.npz   # on the pipeline's machine
 """
 
@@ -139,7 +139,7 @@ def main() -> None:
                         help="params.yaml's network; 'cut' adds the compute cut as labelled extra rows")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--matmul-size", type=int, default=8192, help="square matmul measuring the peak")
-    parser.add_argument("--out", default="gpu_train.json")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "gpu_train.json"))
     parser.add_argument("--export", nargs=2, metavar=("SHARDS", "NPZ"), help="export real shards and exit")
     args = parser.parse_args()
     if args.export:
@@ -154,6 +154,7 @@ def main() -> None:
           f"matmul peak {peaks['float32']:.1f} TFLOP/s float32, {peaks['float16']:.1f} float16", flush=True)
     result = {"backend": keras.backend.backend(), "device": device, "image_size": args.image_size,
               "data": args.data or "synthetic", "model": vars(network_config("default")),
+              "networks": {name: vars(network_config(name)) for name in args.networks},
               "matmul_peak_tflops": peaks, "results": []}
     for network, precision, batch_size in itertools.product(args.networks, args.precisions, args.batch_sizes):
         row = measure(network, batch_size, precision, args.image_size, args.steps, x, y, peaks)

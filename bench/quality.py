@@ -20,6 +20,10 @@ per model on a 2-core CPU (the report records the machine's float32 matmul GFLOP
   photos' own; and the hybrid beats the autoencoder by more than the seed spread.
 
     python bench/quality.py [--data DIR] [--image-size 128] [--epochs N] [--seeds 3] [--set key=value ...]
+                            [--archs autoencoder hybrid] [--out bench/quality.json]
+
+With one arch (a network screened at full length, say) only that arch's summary is
+written: the comparison, the goals and the grid need both.
 """
 
 from __future__ import annotations
@@ -178,9 +182,10 @@ def print_summary(report: dict) -> None:
     for arch, stats in report["summary"].items():
         print(f"{arch:12} " + ", ".join(f"{k} {stats[k]['mean']:.4f} ± {stats[k]['std']:.4f}" for k in
                                         ("psnr_gain_db", "accuracy", "auc", "colorfulness_ratio", "training_seconds")))
-    for key, row in report["hybrid_vs_autoencoder"].items():
+    for key, row in report.get("hybrid_vs_autoencoder", {}).items():
         print(f"hybrid - autoencoder {key}: {row['difference']:+.4f} (spread {row['spread']:.4f}): {row['verdict']}")
-    print(json.dumps(report["goals"], indent=2))
+    if "goals" in report:
+        print(json.dumps(report["goals"], indent=2))
 
 
 def main() -> None:
@@ -192,22 +197,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a param for both models, e.g. --set train.loss=mse")
+    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
+    parser.add_argument("--out", type=Path, default=OUT_JSON, help="report (runs of the same recipe continue)")
     args = parser.parse_args()
+    archs, out_json = tuple(a for a in ARCHS if a in args.archs), args.out.resolve()
     data_folder = photo_folder(args.data)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{WORK / 'mlflow.db'}")
     WORK.mkdir(parents=True, exist_ok=True)
     seeds = [FIRST_SEED + k for k in range(args.seeds)]
     run_params = {(arch, seed): params_for(data_folder, args.image_size, args.epochs, arch, seed, args.set)
-                  for seed in seeds for arch in ARCHS}
-    data = prepare(run_params[ARCHS[0], seeds[0]])
+                  for seed in seeds for arch in archs}
+    data = prepare(run_params[archs[0], seeds[0]])
     recipe = {"data": str(data_folder), "image_size": args.image_size, "epochs": args.epochs, "overrides": args.set,
-              "params": shared_params(run_params["hybrid", seeds[0]])}
-    report = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
+              "params": shared_params(run_params[archs[0], seeds[0]])}
+    report = json.loads(out_json.read_text()) if out_json.exists() else {}
     if report.get("recipe") != recipe:
-        report = {"recipe": recipe, "runs": {arch: {} for arch in ARCHS}}  # another recipe: start afresh
+        report = {"recipe": recipe, "runs": {}}  # another recipe: start afresh
+    for arch in archs:
+        report["runs"].setdefault(arch, {})
     report.setdefault("matmul_gflops", []).append(round(matmul_gflops(), 1))
     for seed in seeds:  # seeds outermost: the models alternate, so a busier spell hits both alike
-        for arch in ARCHS:
+        for arch in archs:
             if str(seed) in report["runs"][arch]:
                 continue
             run = one_run(run_params[arch, seed], data)
@@ -215,18 +225,22 @@ def main() -> None:
             print(f"{arch:12} seed {seed}: psnr +{run['psnr_gain_db']:.2f} dB, accuracy {run['accuracy']:.4f}, "
                   f"colourfulness {run['colorfulness_ratio']:.3f}, prior_correction {run['prior_correction']}, "
                   f"{run['training_seconds']:.0f} s", flush=True)
-            OUT_JSON.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            out_json.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     report["matmul_gflops"].append(round(matmul_gflops(), 1))
     report["machine"] = machine()
-    report["params"] = run_params["hybrid", seeds[0]].flat()
-    report["summary"] = {arch: spread([report["runs"][arch][str(s)] for s in seeds]) for arch in ARCHS}
-    report["hybrid_vs_autoencoder"] = compare(report["summary"]["hybrid"], report["summary"]["autoencoder"])
-    report["goals"] = goals(report["summary"], report["hybrid_vs_autoencoder"], len(seeds))
-    OUT_JSON.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
-    models = {arch: Path(run_params[arch, seeds[0]].paths.model) for arch in ARCHS}
-    comparison_grid(models, data / "shards").save(OUT_GRID)
+    report["params"] = run_params[archs[-1], seeds[0]].flat()
+    report["summary"] = {arch: spread([report["runs"][arch][str(s)] for s in seeds]) for arch in archs}
+    if archs == ARCHS:
+        report["hybrid_vs_autoencoder"] = compare(report["summary"]["hybrid"], report["summary"]["autoencoder"])
+        report["goals"] = goals(report["summary"], report["hybrid_vs_autoencoder"], len(seeds))
+    out_json.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     print_summary(report)
-    print(f"wrote {OUT_JSON.relative_to(REPO)} and {OUT_GRID.relative_to(REPO)}")
+    if archs == ARCHS:
+        grid = OUT_GRID if out_json == OUT_JSON else out_json.with_name(f"{out_json.stem}_grid.png")
+        models = {arch: Path(run_params[arch, seeds[0]].paths.model) for arch in ARCHS}
+        comparison_grid(models, data / "shards").save(grid)
+        print(f"wrote {grid}")
+    print(f"wrote {out_json}")
 
 
 if __name__ == "__main__":

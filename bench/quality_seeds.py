@@ -35,22 +35,24 @@ from common import REPO, machine, photo_folder
 
 WORK = REPO / "bench" / "work" / "quality_seeds"
 OUT_JSON = REPO / "bench" / "quality_seeds.json"
-VARIANTS = {  # overrides of params.yaml ("section.key": value)
-    "before": {"model.stem": "conv", "model.convs": "standard", "model.width": 24},  # the network before issue 11: the default again
+VARIANTS = {  # overrides of params.yaml ("section.key": value); networks pin every model.* they were measured with
+    "before": {"model.stem": "conv", "model.convs": "standard", "model.width": 24, "model.decoder": "concat"},  # the network before issue 11: the default again
     "default": {},  # params.yaml as it stands (the report's default_variant names the row measured as it)
-    "s2d_standard_w14": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 14},
-    "s2d_separable_w24": {"model.stem": "space_to_depth", "model.convs": "separable", "model.width": 24},
-    "s2d_standard_w16": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16},
-    "strided_standard_w15": {"model.stem": "strided", "model.convs": "standard", "model.width": 15},
-    "conv_standard_w14": {"model.stem": "conv", "model.convs": "standard", "model.width": 14},
-    "strided_separable_w24": {"model.stem": "strided", "model.convs": "separable", "model.width": 24},
-    "strided_separable_w32": {"model.stem": "strided", "model.convs": "separable", "model.width": 32},
-    "strided_standard_w16": {"model.stem": "strided", "model.convs": "standard", "model.width": 16},
+    "s2d_standard_w14": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 14, "model.decoder": "concat"},
+    "s2d_separable_w24": {"model.stem": "space_to_depth", "model.convs": "separable", "model.width": 24, "model.decoder": "concat"},
+    "s2d_standard_w16": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16, "model.decoder": "concat"},
+    "strided_standard_w15": {"model.stem": "strided", "model.convs": "standard", "model.width": 15, "model.decoder": "concat"},
+    "conv_standard_w14": {"model.stem": "conv", "model.convs": "standard", "model.width": 14, "model.decoder": "concat"},
+    "strided_separable_w24": {"model.stem": "strided", "model.convs": "separable", "model.width": 24, "model.decoder": "concat"},
+    "strided_separable_w32": {"model.stem": "strided", "model.convs": "separable", "model.width": 32, "model.decoder": "concat"},
+    "strided_standard_w16": {"model.stem": "strided", "model.convs": "standard", "model.width": 16, "model.decoder": "concat"},
     # The patchify stem (1 x 1 conv on the 4 x 4 blocks) at width 16, trained for as many epochs
     # and for 1.25x as many (its training FLOPs are 0.39x the default's: 0.49x the compute in all).
-    "patchify_w16": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16},
+    "patchify_w16": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16, "model.decoder": "concat"},
     "patchify_w16_x1.25": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16,
-                           "train.epochs": "x1.25"},
+                           "train.epochs": "x1.25", "model.decoder": "concat"},
+    # Width 16 with the lowres decoder (the decoder's coarse-half conv before upsampling): 0.39x too.
+    "lowres_w16": {"model.stem": "conv", "model.convs": "standard", "model.width": 16, "model.decoder": "lowres"},
     # Issue 13: the hybrid's auxiliary scene loss at three weights, against no scene loss and the autoencoder.
     "hybrid_scene0": {"model.arch": "hybrid", "train.scene_weight": 0.0},
     "hybrid_scene0.1": {"model.arch": "hybrid", "train.scene_weight": 0.1},

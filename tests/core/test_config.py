@@ -28,6 +28,7 @@ def test_repo_params_load_and_validate():
         ({"model": {"stem": "patchify"}}, "model.stem"),
         ({"model": {"stem": "space_to_depth", "output_stride": 2}}, "model.stem"),
         ({"model": {"convs": "grouped"}}, "model.convs"),
+        ({"model": {"decoder": "sum"}}, "model.decoder"),
         ({"data": {"source": ""}}, "data.source"),
         ({"train": {"epochs": True}}, "train.epochs"),
         ({"train": {"epochs": 2.5}}, "train.epochs"),

@@ -18,11 +18,12 @@ def config(**overrides):
     "arch, skips, size, stride, norm",
     [("hybrid", True, 32, 1, "batch"), ("hybrid", False, 40, 2, "group"), ("hybrid", True, 64, 8, "none"),
      ("autoencoder", True, 32, 4, "batch"), ("autoencoder", False, 64, 1, "group"),
-     ("hybrid", True, 32, 4, "s2d"), ("hybrid", False, 64, 8, "s2d-sep"), ("autoencoder", True, 40, 4, "sep")],
+     ("hybrid", True, 32, 4, "s2d"), ("hybrid", False, 64, 8, "s2d-sep"), ("autoencoder", True, 40, 4, "sep"),
+     ("hybrid", True, 32, 1, "lowres"), ("autoencoder", False, 40, 2, "lowres")],
 )
 def test_output_shape_and_range(arch, skips, size, stride, norm):
     extra = {"s2d": {"stem": "space_to_depth"}, "sep": {"convs": "separable"},
-             "s2d-sep": {"stem": "space_to_depth", "convs": "separable"}}.get(norm)
+             "s2d-sep": {"stem": "space_to_depth", "convs": "separable"}, "lowres": {"decoder": "lowres"}}.get(norm)
     norm, extra = ("batch", extra) if extra else (norm, {})
     model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm, **extra), size)
     out = model.predict(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32"), verbose=0)
@@ -51,7 +52,8 @@ def test_one_training_step_reduces_loss(arch):
     assert last < first
 
 
-@pytest.mark.parametrize("extra", [{}, {"stem": "space_to_depth", "output_stride": 4, "convs": "separable"}])
+@pytest.mark.parametrize("extra", [{}, {"stem": "space_to_depth", "output_stride": 4, "convs": "separable"},
+                                   {"decoder": "lowres", "norm": "none"}])
 def test_saved_model_reloads_in_safe_mode(tmp_path, extra):
     model = build_model(config(**extra), 32)
     path = tmp_path / "m.keras"

@@ -118,6 +118,7 @@ class ModelParams:
     # Defaults = the original network, for code that builds a ModelParams by hand; params.yaml sets both.
     stem: str = "conv"
     convs: str = "standard"
+    decoder: str = "concat"
     prior_init: bool = False  # the former zero bias; params.yaml sets it
 
     @property
@@ -128,6 +129,7 @@ class ModelParams:
     def validate(self) -> None:
         _require_choice(self.stem, "model.stem", ("conv", "strided", "space_to_depth"))
         _require_choice(self.convs, "model.convs", ("standard", "separable"))
+        _require_choice(self.decoder, "model.decoder", ("concat", "lowres"))
         _require(self.stem == "conv" or self.output_stride >= 4, "model.stem",
                  "space_to_depth starts at 1/4 resolution: needs model.output_stride >= 4")
         _require(self.prior_correction == "auto" or (not isinstance(self.prior_correction, str)
