@@ -11,7 +11,7 @@ Data: real shards exported to .npz (`--export`, which needs TensorFlow and runs
 where the pipeline does), or synthetic landscapes.
 
     python bench/gpu_train.py --backend jax [--data shards.npz] [--image-size 224] \\
-        [--batch-sizes 64 256] [--networks default cut] [--steps 20] [--out bench/gpu_train.json]
+        [--batch-sizes 64 256] [--networks default cut] [--steps 20] [--out gpu_train.json]
     python bench/gpu_train.py --export data/shards shards.npz   # on the pipeline's machine
 """
 
@@ -139,7 +139,7 @@ def main() -> None:
                         help="params.yaml's network; 'cut' adds the compute cut as labelled extra rows")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--matmul-size", type=int, default=8192, help="square matmul measuring the peak")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "gpu_train.json"))
+    parser.add_argument("--out", default="gpu_train.json", help="bench/gpu_train.json holds the recorded run")
     parser.add_argument("--export", nargs=2, metavar=("SHARDS", "NPZ"), help="export real shards and exit")
     args = parser.parse_args()
     if args.export:

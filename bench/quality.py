@@ -22,8 +22,13 @@ per model on a 2-core CPU (the report records the machine's float32 matmul GFLOP
     python bench/quality.py [--data DIR] [--image-size 128] [--epochs N] [--seeds 3] [--set key=value ...]
                             [--archs autoencoder hybrid] [--out bench/quality.json]
 
-With one arch (a network screened at full length, say) only that arch's summary is
-written: the comparison, the goals and the grid need both.
+Another network on the same recipe, as `make bench` compares the compute cut with the
+default (its models go to bench/work/quality/<report name>/):
+
+    python bench/quality.py --set model.width=16 --set model.decoder=lowres --out bench/quality_lowres_w16.json
+
+The comparison, the goals and the grid need both archs; with one (`--archs`), only the
+summaries of the archs with every seed are written.
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ OUT_JSON = REPO / "bench" / "quality.json"
 OUT_GRID = REPO / "bench" / "quality_grid.png"
 
 
-def params_for(data: Path, image_size: int, epochs: int, arch: str, seed: int, overrides: list[str]):
+def params_for(data: Path, image_size: int, epochs: int, arch: str, seed: int, overrides: list[str],
+               runs: Path = WORK):
+    """`runs`: the folder of this report's models (one per report, so two reports never share one)."""
     from colorizer.core.config import params_from_dict
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -61,7 +68,7 @@ def params_for(data: Path, image_size: int, epochs: int, arch: str, seed: int, o
         key, _, value = item.partition("=")
         section, _, name = key.rpartition(".")
         (raw[section] if section else raw)[name] = yaml.safe_load(value)
-    folder = (WORK / f"{arch}-{seed}").relative_to(REPO)  # stage paths are relative to the repository (main() runs there)
+    folder = (runs / f"{arch}-{seed}").relative_to(REPO)  # stage paths are relative to the repository (main() runs there)
     raw["paths"] = {key: str(folder / value) for key, value in raw["paths"].items()}
     return params_from_dict(raw)
 
@@ -201,11 +208,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT_JSON, help="report (runs of the same recipe continue)")
     args = parser.parse_args()
     archs, out_json = tuple(a for a in ARCHS if a in args.archs), args.out.resolve()
+    out_json.parent.mkdir(parents=True, exist_ok=True)  # before the first model trains, not after
+    runs_dir = WORK if out_json == OUT_JSON else WORK / out_json.stem
     data_folder = photo_folder(args.data)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{WORK / 'mlflow.db'}")
     WORK.mkdir(parents=True, exist_ok=True)
     seeds = [FIRST_SEED + k for k in range(args.seeds)]
-    run_params = {(arch, seed): params_for(data_folder, args.image_size, args.epochs, arch, seed, args.set)
+    run_params = {(arch, seed): params_for(data_folder, args.image_size, args.epochs, arch, seed, args.set, runs_dir)
                   for seed in seeds for arch in archs}
     data = prepare(run_params[archs[0], seeds[0]])
     recipe = {"data": str(data_folder), "image_size": args.image_size, "epochs": args.epochs, "overrides": args.set,
@@ -229,15 +238,18 @@ def main() -> None:
     report["matmul_gflops"].append(round(matmul_gflops(), 1))
     report["machine"] = machine()
     report["params"] = run_params[archs[-1], seeds[0]].flat()
-    report["summary"] = {arch: spread([report["runs"][arch][str(s)] for s in seeds]) for arch in archs}
-    if archs == ARCHS:
+    complete = [arch for arch in ARCHS if all(str(s) in report["runs"].get(arch, {}) for s in seeds)]
+    report["summary"] = {arch: spread([report["runs"][arch][str(s)] for s in seeds]) for arch in complete}
+    for key in ("hybrid_vs_autoencoder", "goals"):
+        report.pop(key, None)  # an earlier run's, over other seeds or archs
+    if len(complete) == len(ARCHS):
         report["hybrid_vs_autoencoder"] = compare(report["summary"]["hybrid"], report["summary"]["autoencoder"])
         report["goals"] = goals(report["summary"], report["hybrid_vs_autoencoder"], len(seeds))
     out_json.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     print_summary(report)
-    if archs == ARCHS:
+    models = {arch: Path(run_params[arch, seeds[0]].paths.model) for arch in archs}
+    if archs == ARCHS and all(path.exists() for path in models.values()):  # runs from before --out had their own folder may not
         grid = OUT_GRID if out_json == OUT_JSON else out_json.with_name(f"{out_json.stem}_grid.png")
-        models = {arch: Path(run_params[arch, seeds[0]].paths.model) for arch in ARCHS}
         comparison_grid(models, data / "shards").save(grid)
         print(f"wrote {grid}")
     print(f"wrote {out_json}")

@@ -19,6 +19,7 @@ import inference
 import memory
 import preprocess
 import throughput
+import yaml
 from common import REPO, RESULTS, machine, photo_folder, save_results
 
 CUT_VARIANT = "lowres_w16"  # common.CUT_NETWORK in bench/quality_seeds.py
@@ -58,9 +59,12 @@ def _read_report(path: Path) -> dict:
     if not path.exists():
         raise Unavailable(f"{path.name} not found")
     try:
-        return json.loads(path.read_text())
+        report = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise Unavailable(f"{path.name} is not valid JSON ({err})") from err
+    if not isinstance(report, dict):
+        raise Unavailable(f"{path.name} holds a JSON {type(report).__name__}, not a report")
+    return report
 
 
 def _screen_verdict() -> dict:
@@ -77,6 +81,11 @@ def _screen_verdict() -> dict:
 def _full_verdict(arch: str) -> dict:
     """The default's make-bench-quality runs against the cut's on the same recipe (but the network)."""
     full, cut = _read_report(QUALITY_FULL), _read_report(QUALITY_FULL_CUT)
+    for path, report in ((QUALITY_FULL, full), (QUALITY_FULL_CUT, cut)):
+        if not isinstance(report.get("recipe"), dict):
+            raise Unavailable(f"{path.name} has no recipe (not written by bench/quality.py, or by an older one)")
+    _require_network(QUALITY_FULL, full, _params_yaml_network())
+    _require_network(QUALITY_FULL_CUT, cut, throughput.CUT_NETWORK)
     ours, theirs = _recipe_but_network(full), _recipe_but_network(cut)
     if "params" not in ours or "params" not in theirs:  # a report from before params were recorded
         ours.pop("params", None), theirs.pop("params", None)
@@ -86,6 +95,21 @@ def _full_verdict(arch: str) -> dict:
     default, cheaper = full.get("runs", {}).get(arch, {}), cut.get("runs", {}).get(arch, {})
     return {"recipe": recipe, "seeds": min(len(default), len(cheaper)),
             **_verdicts(_validation(default, QUALITY_FULL), _validation(cheaper, QUALITY_FULL_CUT))}
+
+
+def _params_yaml_network() -> dict:
+    model = yaml.safe_load((REPO / "params.yaml").read_text())["model"]
+    return {key: model.get(key) for key in throughput.CUT_NETWORK}
+
+
+def _require_network(path: Path, report: dict, network: dict) -> None:
+    """The report's runs trained `network` (checked where the report records its params)."""
+    params = report["recipe"].get("params")
+    if params is None:
+        return  # from before reports recorded their params
+    for key, value in network.items():
+        if params.get(f"model.{key}") != value:
+            raise Unavailable(f"{path.name} was measured with model.{key}={params.get(f'model.{key}')}, not {value}")
 
 
 def _recipe_but_network(report: dict) -> dict:
@@ -212,8 +236,12 @@ def main() -> None:
         results = json.loads(RESULTS.read_text())
         results["quality"] = quality_summary()
         results["goals"] = collect_goals(results)
+        try:
+            lines = table(results)
+        except KeyError as err:  # before the file is rewritten: it stays as it was
+            raise SystemExit(f"{RESULTS} lacks {err} (written by an older make bench?): run make bench") from err
         RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-        print("\n".join(table(results)))
+        print("\n".join(lines))
         return
     data = photo_folder(args.data)
     started = time.perf_counter()

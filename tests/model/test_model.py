@@ -93,3 +93,12 @@ def test_the_scene_head_is_a_last_training_only_output(bins):
     # No head for the autoencoder (no global branch) or with fewer than two classes.
     for plain in (build_model(config(arch="autoencoder"), 32, scene_classes=5), build_model(config(), 32, scene_classes=1)):
         assert split_scene(plain, plain(x))[1] is None
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+@pytest.mark.parametrize("stride", [1, 4])
+def test_the_lowres_decoder_has_the_concat_decoders_parameters(norm, stride):
+    """The same sum of two convs per level, only computed at another resolution (and one bias for the sum)."""
+    concat = build_model(config(norm=norm, output_stride=stride), 32)
+    lowres = build_model(config(norm=norm, output_stride=stride, decoder="lowres"), 32)
+    assert lowres.count_params() == concat.count_params()

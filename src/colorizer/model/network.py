@@ -145,10 +145,12 @@ def _conv_block(norm: str, separable: bool = False):
     statistics at inference), `group` per image (identical in training and
     inference, so short runs and small batches behave), `none` adds a bias.
     `separable`: 3 x 3 convs become depthwise-separable (except `dense=True` ones).
-    `linear=True`: the conv alone, for a sum of convs that `conv.finish` normalises."""
+    `linear=True`: the conv alone, for a sum of convs that `conv.finish` normalises
+    (`bias=False` on all but one of them: one bias is enough for a sum)."""
 
-    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3, dense: bool = False, linear: bool = False):
-        bias = norm == "none"
+    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3, dense: bool = False, linear: bool = False,
+             bias: bool = True):
+        bias = bias and norm == "none"  # a normalisation's offset makes a bias redundant
         if separable and kernel > 1 and not dense:
             x = layers.SeparableConv2D(
                 filters, kernel, strides=strides, padding="same", use_bias=bias, name=f"{name}_sepconv"
@@ -243,7 +245,8 @@ def _decoder(conv, x, skips: list, width: int, levels: int, lowres: bool = False
             x = conv(x, filters, f"dec{level}_coarse", linear=True)
             x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{level}_up")(x)
             if skip is not None:
-                x = layers.Add(name=f"dec{level}_sum")([x, conv(skip, filters, f"dec{level}_skip", linear=True)])
+                skip = conv(skip, filters, f"dec{level}_skip", linear=True, bias=False)  # the coarse conv's bias serves both
+                x = layers.Add(name=f"dec{level}_sum")([x, skip])
             x = conv.finish(x, filters, f"dec{level}")
             continue
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{level}_up")(x)
