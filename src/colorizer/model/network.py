@@ -32,7 +32,8 @@ bench/README.md has its colour. `model.convs: separable` makes every 3 x 3 conv 
 the stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
 `model.decoder: lowres` runs the part of each decoder conv that reads the upsampled
 coarse features before the upsampling (`_decoder`): 0.84x the training FLOPs at width
-24, the same parameters, and no colour lost on validation (bench/README.md).
+24, the same parameters and the same colour on validation, but only 1.03x faster on a
+CPU; with width 16 it is the compute cut, 0.39x (bench/README.md).
 
 With `train.loss: classification` the head predicts logits over ab bins instead,
 decoded to ab by the annealed mean (losses.py); the training model then outputs
