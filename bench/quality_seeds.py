@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 
 import yaml
-from common import REPO, machine, photo_folder
+from common import BASELINE_NETWORK, CUT_NETWORK, REPO, machine, photo_folder
 
 WORK = REPO / "bench" / "work" / "quality_seeds"
 OUT_JSON = REPO / "bench" / "quality_seeds.json"
 VARIANTS = {  # overrides of params.yaml ("section.key": value); networks pin every model.* they were measured with
-    "before": {"model.stem": "conv", "model.convs": "standard", "model.width": 24, "model.decoder": "concat"},  # the network before issue 11: the default again
+    "before": {f"model.{key}": value for key, value in BASELINE_NETWORK.items()},  # the network issue 11 measured
     "default": {},  # params.yaml as it stands (the report's default_variant names the row measured as it)
     "s2d_standard_w14": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 14, "model.decoder": "concat"},
     "s2d_separable_w24": {"model.stem": "space_to_depth", "model.convs": "separable", "model.width": 24, "model.decoder": "concat"},
@@ -52,7 +52,7 @@ VARIANTS = {  # overrides of params.yaml ("section.key": value); networks pin ev
     "patchify_w16_x1.25": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16,
                            "train.epochs": "x1.25", "model.decoder": "concat"},
     # Width 16 with the lowres decoder (the decoder's coarse-half conv before upsampling): 0.39x too.
-    "lowres_w16": {"model.stem": "conv", "model.convs": "standard", "model.width": 16, "model.decoder": "lowres"},
+    "lowres_w16": {f"model.{key}": value for key, value in CUT_NETWORK.items()},
     # Issue 13: the hybrid's auxiliary scene loss at three weights, against no scene loss and the autoencoder.
     "hybrid_scene0": {"model.arch": "hybrid", "train.scene_weight": 0.0},
     "hybrid_scene0.1": {"model.arch": "hybrid", "train.scene_weight": 0.1},

@@ -20,13 +20,13 @@ import memory
 import preprocess
 import throughput
 import yaml
-from common import REPO, RESULTS, machine, photo_folder, save_results
+from common import CUT_NETWORK, REPO, RESULTS, machine, photo_folder, save_results
 
 CUT_VARIANT = "lowres_w16"  # common.CUT_NETWORK in bench/quality_seeds.py
 QUALITY_SEEDS = REPO / "bench" / "quality_seeds.json"  # written by `make bench-seeds` (~10 min): not re-run here
 QUALITY_FULL = REPO / "bench" / "quality.json"  # `make bench-quality`: the default network (~80 min)
 QUALITY_FULL_CUT = REPO / "bench" / "quality_lowres_w16.json"  # the same recipe with the cut as the network
-NETWORK_PARAMS = tuple(f"model.{key}" for key in throughput.CUT_NETWORK)  # what the cut changes
+NETWORK_PARAMS = tuple(f"model.{key}" for key in CUT_NETWORK)  # what the cut changes
 
 
 class Unavailable(Exception):
@@ -85,7 +85,7 @@ def _full_verdict(arch: str) -> dict:
         if not isinstance(report.get("recipe"), dict):
             raise Unavailable(f"{path.name} has no recipe (not written by bench/quality.py, or by an older one)")
     _require_network(QUALITY_FULL, full, _params_yaml_network())
-    _require_network(QUALITY_FULL_CUT, cut, throughput.CUT_NETWORK)
+    _require_network(QUALITY_FULL_CUT, cut, CUT_NETWORK)
     ours, theirs = _recipe_but_network(full), _recipe_but_network(cut)
     if "params" not in ours or "params" not in theirs:  # a report from before params were recorded
         ours.pop("params", None), theirs.pop("params", None)
@@ -99,7 +99,7 @@ def _full_verdict(arch: str) -> dict:
 
 def _params_yaml_network() -> dict:
     model = yaml.safe_load((REPO / "params.yaml").read_text())["model"]
-    return {key: model.get(key) for key in throughput.CUT_NETWORK}
+    return {key: model.get(key) for key in CUT_NETWORK}
 
 
 def _require_network(path: Path, report: dict, network: dict) -> None:
