@@ -76,3 +76,14 @@ def test_colour_table_is_the_direct_conversion(tmp_path, monkeypatch):
     np.testing.assert_array_equal(lightness, expected_l)
     np.testing.assert_array_equal(ab, expected_ab)
     assert lut.table_path().name.startswith("srgb-lab-u8-")
+
+
+def test_ab_histogram_counts_each_pair_at_its_a_b_bytes():
+    from colorizer.prepare import lut
+
+    ab = np.random.default_rng(4).integers(0, 256, (3, 17, 11, 2), dtype=np.uint8)
+    ab[0, :5] = (200, 7)  # a pair whose a and b differ, many times: the axes must not be swapped
+    expected = np.zeros((256, 256), np.int64)
+    np.add.at(expected, (ab[..., 0].ravel(), ab[..., 1].ravel()), 1)
+    np.testing.assert_array_equal(lut.ab_histogram(ab), expected)
+    np.testing.assert_array_equal(lut.ab_histogram(ab[:, ::2]), lut.ab_histogram(np.ascontiguousarray(ab[:, ::2])))

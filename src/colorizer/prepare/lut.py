@@ -42,10 +42,26 @@ def load_table() -> np.ndarray:
 
 
 def quantised_lab(pixels: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 RGB (..., 3) -> (L bytes (...), ab bytes (..., 2)), as `tfrecords.quantise(rgb_to_lab(...))`."""
-    index = (pixels[..., 0].astype(np.uint32) << 16) | (pixels[..., 1].astype(np.uint32) << 8) | pixels[..., 2]
-    packed = np.take(table, index).view(np.uint8).reshape(*index.shape, 4)
-    return packed[..., 0], packed[..., 1:3]
+    """uint8 RGB (..., 3) -> (L bytes (...), ab bytes (..., 2)), as `tfrecords.quantise(rgb_to_lab(...))`.
+
+    Both contiguous, ready to serialise. In-place shifts (half the time of building the
+    index from three temporaries) and unpacking by value, not by a strided byte view
+    (a further 0.1 ms per 224 px image: measured in bench/README.md)."""
+    index = pixels[..., 0].astype(np.uint32)
+    index <<= 8
+    index |= pixels[..., 1]
+    index <<= 8
+    index |= pixels[..., 2]
+    packed = np.take(table, index)
+    lightness = packed.astype(np.uint8)  # the low byte
+    ab = (packed >> 8).astype("<u2")  # a | b << 8, stored little-endian: the bytes a, b
+    return lightness, ab.view(np.uint8).reshape(*index.shape, 2)
+
+
+def ab_histogram(ab: np.ndarray) -> np.ndarray:
+    """Counts (256, 256) of the ab bytes (..., 2) of `quantised_lab`, indexed [a byte, b byte]."""
+    pairs = np.ascontiguousarray(ab).view("<u2")  # b byte * 256 + a byte
+    return np.bincount(pairs.ravel(), minlength=256 * 256).reshape(256, 256).T
 
 
 def _build(path: Path) -> None:

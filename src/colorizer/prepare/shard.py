@@ -103,7 +103,6 @@ def _examples(job):
     lightness, ab = lut.quantised_lab(pixels, _table[0])
     counts = None  # the colour prior is the training split's alone
     if split == "train":
-        counts = np.bincount((ab[..., 0].astype(np.int64) * 256 + ab[..., 1]).ravel(), minlength=256 * 256)
-    examples = [tfrecords.serialise(np.ascontiguousarray(l), np.ascontiguousarray(a), label, file)
-                for l, a, (label, file) in zip(lightness, ab, infos)]
+        counts = lut.ab_histogram(ab).ravel()
+    examples = [tfrecords.serialise(l, a, label, file) for l, a, (label, file) in zip(lightness, ab, infos)]
     return examples, counts
