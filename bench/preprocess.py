@@ -61,13 +61,14 @@ def second_pass(resized: Path) -> int:
     from colorizer.core.parallel import process_pool
     from colorizer.data import resized as resized_format
     from colorizer.prepare import lut
+    from colorizer.prepare.shard import CHUNK
 
     lut.table_path()
     jobs = []
     for split in ("train", "val", "test"):
         rows = resized_format.read_index(resized, split)
-        jobs += [(resized, split, np.arange(i, min(i + 32, len(rows))), [(0, r["file"]) for r in rows[i:i + 32]])
-                 for i in range(0, len(rows), 32)]
+        jobs += [(resized, split, [r["row"] for r in rows[i:i + CHUNK]], [(0, r["file"]) for r in rows[i:i + CHUNK]])
+                 for i in range(0, len(rows), CHUNK)]
     with process_pool() as pool:
         return sum(pool.map(_convert_only, jobs))
 
@@ -75,7 +76,7 @@ def second_pass(resized: Path) -> int:
 def _convert_only(job) -> int:
     from colorizer.prepare.shard import _examples
 
-    examples, _ = _examples(job)
+    examples, _ = _examples(*job)
     return len(examples)
 
 

@@ -99,13 +99,16 @@ def shared_photos() -> Path:
 
 
 def read_resized_split(resized: Path, split: str) -> tuple[np.ndarray, list[dict]]:
-    """(pixels, rows with file and class) of one split of data/resized, checked to agree."""
+    """(pixels, rows with file and class) of the images kept in one split of data/resized, in
+    index order; the array's rows of images left out are checked to be zeros."""
     from colorizer.data.resized import read_index
 
     rows = read_index(resized, split)
-    pixels = np.load(resized / f"{split}.npy")
-    assert len(pixels) == len(rows), f"{split}.npy has {len(pixels)} rows but {split}.csv lists {len(rows)}"
-    return pixels, rows
+    array = np.load(resized / f"{split}.npy")
+    kept = [r["row"] for r in rows]
+    assert kept == sorted(set(kept)) and (not kept or kept[-1] < len(array)), f"{split}.csv: bad rows {kept}"
+    assert not np.delete(array, kept, axis=0).any(), f"{split}.npy: a row of an image left out is not blank"
+    return array[kept], rows
 
 
 @contextlib.contextmanager

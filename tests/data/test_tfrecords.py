@@ -87,3 +87,16 @@ def test_ab_histogram_counts_each_pair_at_its_a_b_bytes():
     np.add.at(expected, (ab[..., 0].ravel(), ab[..., 1].ravel()), 1)
     np.testing.assert_array_equal(lut.ab_histogram(ab), expected)
     np.testing.assert_array_equal(lut.ab_histogram(ab[:, ::2]), lut.ab_histogram(np.ascontiguousarray(ab[:, ::2])))
+
+
+def test_record_writer_writes_what_tensorflows_writer_writes(tmp_path):
+    records = [b"", b"x", tfrecords.serialise(*tfrecords.quantise(sample_lab(5, shape=(40, 30))), 2, "a/b.jpg")]
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    with tfrecords.RecordWriter(tmp_path / "ours.tfrecord") as writer:
+        for record in records:
+            writer.write(record)
+    assert (tmp_path / "ours.tfrecord").read_bytes() == (tmp_path / "tf.tfrecord").read_bytes()
+    read = [r.numpy() for r in tf.data.TFRecordDataset([str(tmp_path / "ours.tfrecord")])]
+    assert read == records

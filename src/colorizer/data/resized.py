@@ -1,9 +1,14 @@
 """The format of `data/resized`, written by `resize` and read by `shard`.
 
-Per split, in manifest order: `<split>.npy`, an (N, S, S, 3) uint8 array (pixel
-value = 255 x the [0, 1] intensity: the design's normalisation, stored exactly
-and 4x smaller than float32), and `<split>.csv` naming each row's file and
-class. `meta.json` holds the image size, fit, classes and counts;
+Per split: `<split>.npy`, an (N, S, S, 3) uint8 array with one row per image of
+the split in the download manifest (pixel value = 255 x the [0, 1] intensity:
+the design's normalisation, stored exactly and 4x smaller than float32), and
+`<split>.csv` naming the file, class and row of each image kept, in manifest
+order. Rows of images left out (unreadable, colourless, near duplicates) are
+zeros and not in the index: each resize worker writes its image straight into
+its row, so no pixels travel between processes (bench/README.md), and the
+decision to leave an image out, made after, only clears its row.
+`meta.json` holds the image size, fit, classes and counts of kept images;
 `data_report.json` every image left out so far.
 """
 
@@ -18,8 +23,8 @@ import numpy as np
 
 META = "meta.json"
 DATA_REPORT = "data_report.json"
-INDEX_FIELDS = ("file", "class")
-_HEADER_BYTES = 128  # .npy v1 header, padded; fixed so it can be written after the rows
+INDEX_FIELDS = ("file", "class", "row")
+_HEADER_BYTES = 128  # .npy v1 header, padded; fixed, so every row's offset is known before any is written
 
 
 def read_meta(resized: Path) -> dict:
@@ -27,9 +32,9 @@ def read_meta(resized: Path) -> dict:
 
 
 def read_index(resized: Path, split: str) -> list[dict]:
-    """The rows (file, class) of one split, in array order."""
+    """The images kept in one split (file, class, row: int), in manifest order."""
     with open(Path(resized) / f"{split}.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        return [{**row, "row": int(row["row"])} for row in csv.DictReader(handle)]
 
 
 def write_index(path: Path, rows: list[dict]) -> None:
@@ -39,31 +44,24 @@ def write_index(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-class RowWriter:
-    """Appends uint8 rows to a .npy file; the header, which holds the row count,
-    is written last. Plain sequential writes: nothing stays mapped in memory."""
+def create_rows(path: Path, count: int, row_shape: tuple) -> None:
+    """An all-zero uint8 .npy of `count` rows (sparse on disk until written), for `write_row`."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|u1", "fortran_order": False,
+                                                      "shape": (count, *row_shape)})
+        if handle.tell() != _HEADER_BYTES:
+            raise AssertionError(f"unexpected .npy header length {handle.tell()}")
+        handle.truncate(_HEADER_BYTES + count * int(np.prod(row_shape)))
 
-    def __init__(self, path: Path, row_shape: tuple):
-        self.path, self.row_shape, self.count = path, row_shape, 0
-        self.handle = open(path, "wb")
-        self.handle.write(b"\0" * _HEADER_BYTES)
 
-    def append(self, row: np.ndarray) -> None:
-        if row.shape != self.row_shape or row.dtype != np.uint8:
-            raise ValueError(f"{self.path}: row of shape {row.shape} {row.dtype}, expected {self.row_shape} uint8")
-        self.handle.write(row.tobytes())
-        self.count += 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.handle.seek(0)
-        header = {"descr": "|u1", "fortran_order": False, "shape": (self.count, *self.row_shape)}
-        np.lib.format.write_array_header_1_0(self.handle, header)
-        if self.handle.tell() != _HEADER_BYTES:
-            raise AssertionError(f"unexpected .npy header length {self.handle.tell()}")
-        self.handle.close()
+def write_row(path: Path, index: int, row: np.ndarray) -> None:
+    """Write one row of a file made by `create_rows` in place (from any process: positioned writes)."""
+    data = np.ascontiguousarray(row, np.uint8)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data.tobytes(), _HEADER_BYTES + index * data.nbytes)
+    finally:
+        os.close(fd)
 
 
 def read_rows(path: Path, indices) -> np.ndarray:

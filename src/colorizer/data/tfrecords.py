@@ -20,6 +20,9 @@ byte-identical shards and DVC's cache hits.
 
 from __future__ import annotations
 
+import struct
+
+import google_crc32c  # hardware CRC32C, 30 GB/s here
 import numpy as np
 
 L_SCALE = 100.0 / 255.0
@@ -88,6 +91,38 @@ def _varint(value: int) -> bytes:
         out.append(byte | (0x80 if value else 0))
         if not value:
             return bytes(out)
+
+
+class RecordWriter:
+    """Writes a TFRecord file without TensorFlow, so that each shard worker writes its own
+    file and the Examples never travel back to the parent (measured in bench/README.md).
+
+    The container format: per record the length (uint64), its masked CRC32C, the bytes,
+    and their masked CRC32C, all little-endian; byte-identical to `tf.io.TFRecordWriter`
+    (a test checks it)."""
+
+    def __init__(self, path):
+        self.handle = open(path, "wb")
+
+    def write(self, record: bytes) -> None:
+        length = struct.pack("<Q", len(record))
+        self.handle.write(length + struct.pack("<I", _masked_crc(length)))
+        self.handle.write(record)
+        self.handle.write(struct.pack("<I", _masked_crc(record)))
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def parse(serialised):

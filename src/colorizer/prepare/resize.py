@@ -1,7 +1,8 @@
 """Stage `resize`: decode every raw image upright as RGB and fit it to `data.image_size`.
 
 Writes `data/resized` (format in `data/resized.py`). Images are decoded in
-parallel and streamed to disk, so memory stays flat however many there are.
+parallel and each worker writes its image straight into its row on disk, so
+memory stays flat however many there are and only hashes travel back.
 Images that fail to decode are skipped and listed in the data report.
 
 Two more kinds of image are left out, so that validation and test scores mean
@@ -11,8 +12,9 @@ score as perfect gray. Near duplicates across splits: each image's 64-bit
 difference hash is compared with those of the images kept in the splits before
 it (train, then val, then test), and a val or test photo within
 `data.near_duplicate_bits` bits of one is dropped; the earlier copy stays.
-Splits are processed in that order, so every decision is made before its row
-is written and the arrays, the index and the counts never have gaps.
+Splits are processed in that order. An image left out keeps a row of zeros in
+its split's array but has no line in the index, which with the counts lists
+exactly the images kept.
 """
 
 from __future__ import annotations
@@ -104,42 +106,48 @@ def _resize_split(pool, rows, raw: Path, staging: Path, split: str, data: DataPa
     size = data.image_size
     result = SplitResult()
     progress = Progress(f"resize {split}", total=len(rows), unit="images")
-    jobs = [(raw / r["file"], size, data.fit, data.max_pixels) for r in rows]
-    with resized_format.RowWriter(staging / f"{split}.npy", (size, size, 3)) as pixels:
-        for row, (image, dhash, spread, problem) in zip(rows, pool.map(_load_one, jobs, chunksize=8)):
-            entry = {"file": row["file"], "stage": "resize"}
-            if image is None:
-                result.problems.append({**entry, "reason": problem})
-            elif spread < data.min_colour_spread:
-                result.colourless.append({**entry, "reason": (
-                    f"colourless: mean channel spread {spread:.2f} < data.min_colour_spread "
-                    f"({data.min_colour_spread:g}); grayscale, nothing to learn colour from")})
-            elif match := earlier.nearest(dhash, data.near_duplicate_bits):
-                result.near_duplicates.append({**entry, "reason": f"near duplicate of {match[0]} ({match[1]} bits)"})
-            else:
-                pixels.append(image)  # compact: images left out leave no gap
-                result.kept.append({"file": row["file"], "class": row["class"]})
-                result.hashes.append(dhash)
-            progress.advance()
+    pixels = staging / f"{split}.npy"
+    resized_format.create_rows(pixels, len(rows), (size, size, 3))
+    jobs = [(raw / r["file"], size, data.fit, data.max_pixels, pixels, i) for i, r in enumerate(rows)]
+    blank = np.zeros((size, size, 3), np.uint8)
+    for i, (row, (dhash, spread, problem)) in enumerate(zip(rows, pool.map(_load_one, jobs, chunksize=8))):
+        progress.advance()
+        entry = {"file": row["file"], "stage": "resize"}
+        if problem is not None:
+            result.problems.append({**entry, "reason": problem})
+            continue  # nothing was written to its row
+        if spread < data.min_colour_spread:
+            result.colourless.append({**entry, "reason": (
+                f"colourless: mean channel spread {spread:.2f} < data.min_colour_spread "
+                f"({data.min_colour_spread:g}); grayscale, nothing to learn colour from")})
+        elif match := earlier.nearest(dhash, data.near_duplicate_bits):
+            result.near_duplicates.append({**entry, "reason": f"near duplicate of {match[0]} ({match[1]} bits)"})
+        else:
+            result.kept.append({"file": row["file"], "class": row["class"], "row": i})
+            result.hashes.append(dhash)
+            continue
+        resized_format.write_row(pixels, i, blank)  # left out: its pixels are not kept either
     progress.done()
     resized_format.write_index(staging / f"{split}.csv", result.kept)
     return result
 
 
 def _load_one(job):
-    """(fitted pixels, difference hash, colour spread, None) or (None, None, None, reason)."""
-    path, size, fit, max_pixels = job
+    """Worker: decode and fit one image and write it into its row of the split's array.
+    Returns (difference hash, colour spread, None), or (None, None, reason) if it cannot be read."""
+    path, size, fit, max_pixels, pixels, row = job
     try:
         decoded = decode_rgb(path.read_bytes(), max_pixels, target=max(size, HASH_MIN_DECODE))
-        pixels = fit_square(decoded, size, fit)
-        # The hash of the whole decoded photo, not of the fitted square: at small image sizes
-        # the square has too few pixels left for a stable 9x8 thumbnail (measured: copies
-        # up to 15 bits apart when hashed after fitting to 32 px).
-        return pixels, difference_hash(decoded), colour_spread(pixels), None
+        fitted = fit_square(decoded, size, fit)
     except BadImage as err:
-        return None, None, None, str(err)
+        return None, None, str(err)
     except OSError as err:
-        return None, None, None, f"unreadable: {err}"
+        return None, None, f"unreadable: {err}"
+    resized_format.write_row(pixels, row, fitted)  # outside the try: a failed write stops the stage
+    # The hash of the whole decoded photo, not of the fitted square: at small image sizes
+    # the square has too few pixels left for a stable 9x8 thumbnail (measured: copies
+    # up to 15 bits apart when hashed after fitting to 32 px).
+    return difference_hash(decoded), colour_spread(fitted), None
 
 
 def _data_report(raw: Path, counts: dict, skipped: list[dict], near_duplicates: list[dict], left_out: dict) -> dict:

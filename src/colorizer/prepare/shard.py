@@ -3,9 +3,11 @@
 Writes the shard folder (format in `data/shards.py`, record schema in
 `data/tfrecords.py`). The training split is written in a seeded random order,
 so that reading a few shards at a time with a shuffle buffer still mixes all
-classes; validation and test keep manifest order. LAB conversion (a table lookup, see lut.py) runs on all cores,
-chunk by chunk, reading just those rows of the resized arrays (nothing held for
-the whole split).
+classes; validation and test keep manifest order. Each shard file is one task
+for the process pool: its worker reads just its rows of the resized arrays,
+chunk by chunk, converts them to LAB (a table lookup, see lut.py) and writes
+the records itself, so memory stays flat and no pixels or Examples travel
+between processes; the parent only collects counts.
 """
 
 from __future__ import annotations
@@ -24,12 +26,10 @@ from colorizer.data import tfrecords
 from colorizer.data.layout import SPLITS
 from colorizer.prepare import lut
 
-CHUNK = 32  # images per worker task: large enough to amortise IPC, small enough to stream
+CHUNK = 32  # images read and converted at a time by a worker: bounded memory
 
 
 def shard(resized: Path, out: Path, num_shards: int, seed: int) -> dict:
-    import tensorflow as tf  # only the writer needs it; the workers never import it
-
     source_meta = resized_format.read_meta(resized)
     meta = {
         "schema_version": tfrecords.SCHEMA_VERSION,
@@ -40,13 +40,15 @@ def shard(resized: Path, out: Path, num_shards: int, seed: int) -> dict:
     labels = {name: i for i, name in enumerate(meta["classes"])}
     lut.table_path()  # build the colour table once, before the workers look for it
     with atomic.output_dir(out) as staging, process_pool() as pool:
+        # Every split's shards are submitted at once: the pool stays busy across splits.
+        jobs = {split: _shard_jobs(resized, staging, split, labels, num_shards, seed) for split in SPLITS}
+        futures = {split: [pool.submit(_write_shard, job) for job in split_jobs] for split, split_jobs in jobs.items()}
         for split in SPLITS:
-            rows = resized_format.read_index(resized, split)
-            order = _order(len(rows), split, seed)
-            files, histogram = _write_split(tf, pool, resized, staging, split, rows, order, labels, num_shards)
-            meta["splits"][split] = {"examples": len(rows), "files": files}
+            histogram = _collect(split, futures[split], sum(len(job[2]) for job in jobs[split]))
+            meta["splits"][split] = {"examples": sum(len(job[2]) for job in jobs[split]),
+                                     "files": [Path(job[4]).name for job in jobs[split]]}
             if split == "train":
-                np.save(staging / shard_format.AB_HISTOGRAM, histogram)
+                np.save(staging / shard_format.AB_HISTOGRAM, histogram.reshape(256, 256))
         meta["ab_histogram"] = shard_format.AB_HISTOGRAM
         shutil.copyfile(Path(resized) / resized_format.DATA_REPORT, shard_format.data_report_path(staging))
         atomic.write_json(staging / shard_format.META, meta)
@@ -59,50 +61,53 @@ def _order(count: int, split: str, seed: int) -> np.ndarray:
     return np.arange(count)
 
 
-def _write_split(tf, pool, resized, staging, split, rows, order, labels, num_shards) -> tuple[list[str], np.ndarray]:
-    groups = np.array_split(order, min(num_shards, len(order)))
-    names = [shard_format.file_name(split, k, len(groups)) for k in range(len(groups))]
-    # Chunks never straddle two shards, so results can be written in order as they arrive.
-    jobs = [(resized, split, chunk, [_example_info(rows[i], labels) for i in chunk])
-            for group in groups for chunk in _chunks(group)]
-    shard_of_job = [k for k, group in enumerate(groups) for _ in _chunks(group)]
-    progress = Progress(f"shard {split}", total=len(order), unit="images")
-    writers = [tf.io.TFRecordWriter(str(staging / name)) for name in names]
+def _shard_jobs(resized: Path, staging: Path, split: str, labels: dict, num_shards: int, seed: int) -> list[tuple]:
+    """One job per shard file: (resized, split, array rows in write order, (label, file) per row, path)."""
+    rows = resized_format.read_index(resized, split)
+    groups = np.array_split(_order(len(rows), split, seed), min(num_shards, len(rows)))
+    return [(resized, split, [rows[i]["row"] for i in group], [(labels[rows[i]["class"]], rows[i]["file"]) for i in group],
+             str(staging / shard_format.file_name(split, k, len(groups))))
+            for k, group in enumerate(groups)]
+
+
+def _collect(split: str, futures: list, total: int) -> np.ndarray:
+    """Wait for one split's shards; the sum of their ab histograms (zeros outside train)."""
+    progress = Progress(f"shard {split}", total=total, unit="images")
     histogram = np.zeros(256 * 256, np.int64)
-    try:
-        for k, (examples, counts) in zip(shard_of_job, pool.map(_examples, jobs)):
-            for example in examples:
-                writers[k].write(example)
-            if counts is not None:
-                histogram += counts
-            progress.advance(len(examples))
-    finally:
-        for writer in writers:
-            writer.close()
+    for future in futures:
+        count, counts = future.result()
+        histogram += counts
+        progress.advance(count)
     progress.done()
-    return names, histogram.reshape(256, 256)
-
-
-def _chunks(indices: np.ndarray) -> list[np.ndarray]:
-    return [indices[i : i + CHUNK] for i in range(0, len(indices), CHUNK)]
+    return histogram
 
 
 _table: list = []
 
 
-def _example_info(row: dict, labels: dict) -> tuple[int, str]:
-    return labels[row["class"]], row["file"]
+def _write_shard(job) -> tuple[int, np.ndarray]:
+    """Worker: one shard file from some rows of a resized split -> (records written, their ab
+    histogram: the colour prior is the training split's alone, so zeros for other splits)."""
+    resized, split, indices, infos, path = job
+    if not _table:
+        _table.append(lut.load_table())
+    histogram = np.zeros(256 * 256, np.int64)
+    with tfrecords.RecordWriter(path) as writer:
+        for start in range(0, len(indices), CHUNK):
+            examples, counts = _examples(resized, split, indices[start : start + CHUNK], infos[start : start + CHUNK])
+            for example in examples:
+                writer.write(example)
+            if counts is not None:
+                histogram += counts
+    return len(indices), histogram
 
 
-def _examples(job):
-    """Worker: some rows of a resized split -> serialised Examples, and (train split only) their ab histogram."""
-    resized, split, chunk, infos = job
+def _examples(resized, split: str, chunk, infos) -> tuple[list[bytes], np.ndarray | None]:
+    """Some rows of a resized split -> serialised Examples, and (train split only) their ab histogram."""
     if not _table:
         _table.append(lut.load_table())
     pixels = resized_format.read_rows(Path(resized) / f"{split}.npy", chunk)
     lightness, ab = lut.quantised_lab(pixels, _table[0])
-    counts = None  # the colour prior is the training split's alone
-    if split == "train":
-        counts = lut.ab_histogram(ab).ravel()
+    counts = lut.ab_histogram(ab).ravel() if split == "train" else None
     examples = [tfrecords.serialise(l, a, label, file) for l, a, (label, file) in zip(lightness, ab, infos)]
     return examples, counts
