@@ -100,3 +100,4 @@ def test_record_writer_writes_what_tensorflows_writer_writes(tmp_path):
     assert (tmp_path / "ours.tfrecord").read_bytes() == (tmp_path / "tf.tfrecord").read_bytes()
     read = [r.numpy() for r in tf.data.TFRecordDataset([str(tmp_path / "ours.tfrecord")])]
     assert read == records
+

@@ -79,10 +79,10 @@ def test_near_duplicate_and_colourless_photos_are_left_out_and_reported(tmp_path
     assert report["images"] == {"train": 3, "val": 2, "test": 1}  # the different test photo is kept
     assert report["duplicates_count"] == 1 and report["skipped_count"] == 1
 
-    # No gaps: arrays, index, meta and shards agree on what is left.
+    # Index, meta and shards agree on what is left; rows of images left out are blank.
     resized = Path(params.paths.resized)
     for split, count in report["images"].items():
-        _, rows = read_resized_split(resized, split)  # checks the array's length against the index
+        _, rows = read_resized_split(resized, split)  # checks the rows left out are zeros
         assert len(rows) == count
     _, test_rows = read_resized_split(resized, "test")
     assert [r["file"] for r in test_rows] == [f"test/forest/{photos(shared_photos, 'Testing Data')[0].name}"]
@@ -113,3 +113,18 @@ def test_hash_survives_resizing_and_reencoding_of_real_photos(shared_photos):
     assert np.bitwise_count(hashes ^ copies).max() <= DEFAULT_BITS
     between = np.bitwise_count(hashes[:, None] ^ hashes[None, :])[np.triu_indices(len(hashes), 1)]
     assert between.min() > DEFAULT_BITS
+
+
+def test_a_split_with_every_image_left_out_is_a_clear_error(tmp_path, shared_photos):
+    from colorizer.core.errors import UserError
+
+    src = tmp_path / "src"
+    train, val = photos(shared_photos, "Training Data"), photos(shared_photos, "Validation Data")
+    files = {**{f"Training Data/forest/{p.name}": p.read_bytes() for p in train[:3]},
+             **{f"Validation Data/forest/{p.name}": grayscale_jpeg(p.read_bytes()) for p in val[:2]},
+             **{f"Testing Data/forest/{p.name}": p.read_bytes() for p in photos(shared_photos, "Testing Data")[:2]}}
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    with pytest.raises(UserError, match=r"the val split has no images left .*data_report\.json"):
+        prepare(tmp_path / "project", {"data": {"source": str(src)}})

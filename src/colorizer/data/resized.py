@@ -57,9 +57,14 @@ def create_rows(path: Path, count: int, row_shape: tuple) -> None:
 def write_row(path: Path, index: int, row: np.ndarray) -> None:
     """Write one row of a file made by `create_rows` in place (from any process: positioned writes)."""
     data = np.ascontiguousarray(row, np.uint8)
+    left, offset = memoryview(data).cast("B"), _HEADER_BYTES + index * data.nbytes
     fd = os.open(path, os.O_WRONLY)
     try:
-        os.pwrite(fd, data.tobytes(), _HEADER_BYTES + index * data.nbytes)
+        while left:  # pwrite may write less than asked (a filling disk, network filesystems)
+            written = os.pwrite(fd, left, offset)
+            if written == 0:
+                raise OSError(f"{path}: could not write row {index}")
+            left, offset = left[written:], offset + written
     finally:
         os.close(fd)
 

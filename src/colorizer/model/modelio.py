@@ -7,7 +7,9 @@ from pathlib import Path
 
 import keras
 
-import colorizer.model.losses  # noqa: F401  registers AnnealedMean, the classification head's decoder
+# The package's own layers, registered by importing them: a model file names them, not their code.
+import colorizer.model.batchnorm  # noqa: F401  BatchNormalization (fused while training)
+import colorizer.model.losses  # noqa: F401  AnnealedMean, the classification head's decoder
 
 
 class UnsafeModel(ValueError):

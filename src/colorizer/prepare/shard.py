@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from colorizer.core import atomic
+from colorizer.core.errors import UserError
 from colorizer.core.parallel import process_pool
 from colorizer.core.progress import Progress
 from colorizer.data import resized as resized_format
@@ -64,6 +65,9 @@ def _order(count: int, split: str, seed: int) -> np.ndarray:
 def _shard_jobs(resized: Path, staging: Path, split: str, labels: dict, num_shards: int, seed: int) -> list[tuple]:
     """One job per shard file: (resized, split, array rows in write order, (label, file) per row, path)."""
     rows = resized_format.read_index(resized, split)
+    if not rows:
+        raise UserError(f"{resized}: the {split} split has no images left (every one was unreadable, colourless or "
+                        f"a near duplicate: see {Path(resized) / resized_format.DATA_REPORT})")
     groups = np.array_split(_order(len(rows), split, seed), min(num_shards, len(rows)))
     return [(resized, split, [rows[i]["row"] for i in group], [(labels[rows[i]["class"]], rows[i]["file"]) for i in group],
              str(staging / shard_format.file_name(split, k, len(groups))))
