@@ -14,12 +14,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
     compute cut on a 2-core CPU (bench/README.md).
 
     The same arithmetic as Keras: the batch mean and biased variance normalise the batch
-    and move the moving averages by `momentum`. Inference, other backends, masks and
-    renormalisation take Keras' own path."""
+    and move the moving averages by `momentum`. Inference, other backends, masks,
+    renormalisation, statistics synchronised across replicas and float64 layers take
+    Keras' own path."""
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable and mask is None and not self.renorm and len(inputs.shape) == 4
-                and self.axis in (-1, 3) and keras.backend.backend() == "tensorflow"):
+        fused = (training and self.trainable and mask is None and not self.renorm and not self.synchronized
+                 and len(inputs.shape) == 4 and self.axis in (-1, 3) and self.moving_mean.dtype == "float32"
+                 and keras.backend.backend() == "tensorflow")
+        if not fused:
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
