@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +29,16 @@ from colorizer.data.layout import SPLITS
 from colorizer.prepare import lut
 
 CHUNK = 32  # images read and converted at a time by a worker: bounded memory
+
+
+class ShardJob(NamedTuple):
+    """One shard file, one pool task."""
+
+    resized: Path
+    split: str
+    rows: list[int]  # rows of the split's array, in the order they are written
+    infos: list[tuple[int, str]]  # (label, file) of each row
+    path: str
 
 
 def shard(resized: Path, out: Path, num_shards: int, seed: int) -> dict:
@@ -45,9 +56,9 @@ def shard(resized: Path, out: Path, num_shards: int, seed: int) -> dict:
         jobs = {split: _shard_jobs(resized, staging, split, labels, num_shards, seed) for split in SPLITS}
         futures = {split: [pool.submit(_write_shard, job) for job in split_jobs] for split, split_jobs in jobs.items()}
         for split in SPLITS:
-            histogram = _collect(split, futures[split], sum(len(job[2]) for job in jobs[split]))
-            meta["splits"][split] = {"examples": sum(len(job[2]) for job in jobs[split]),
-                                     "files": [Path(job[4]).name for job in jobs[split]]}
+            examples = sum(len(job.rows) for job in jobs[split])
+            histogram = _collect(split, futures[split], examples)
+            meta["splits"][split] = {"examples": examples, "files": [Path(job.path).name for job in jobs[split]]}
             if split == "train":
                 np.save(staging / shard_format.AB_HISTOGRAM, histogram.reshape(256, 256))
         meta["ab_histogram"] = shard_format.AB_HISTOGRAM
@@ -62,15 +73,15 @@ def _order(count: int, split: str, seed: int) -> np.ndarray:
     return np.arange(count)
 
 
-def _shard_jobs(resized: Path, staging: Path, split: str, labels: dict, num_shards: int, seed: int) -> list[tuple]:
-    """One job per shard file: (resized, split, array rows in write order, (label, file) per row, path)."""
+def _shard_jobs(resized: Path, staging: Path, split: str, labels: dict, num_shards: int, seed: int) -> list[ShardJob]:
     rows = resized_format.read_index(resized, split)
     if not rows:
         raise UserError(f"{resized}: the {split} split has no images left (every one was unreadable, colourless or "
                         f"a near duplicate: see {Path(resized) / resized_format.DATA_REPORT})")
     groups = np.array_split(_order(len(rows), split, seed), min(num_shards, len(rows)))
-    return [(resized, split, [rows[i]["row"] for i in group], [(labels[rows[i]["class"]], rows[i]["file"]) for i in group],
-             str(staging / shard_format.file_name(split, k, len(groups))))
+    return [ShardJob(resized, split, [rows[i]["row"] for i in group],
+                     [(labels[rows[i]["class"]], rows[i]["file"]) for i in group],
+                     str(staging / shard_format.file_name(split, k, len(groups))))
             for k, group in enumerate(groups)]
 
 
@@ -89,21 +100,19 @@ def _collect(split: str, futures: list, total: int) -> np.ndarray:
 _table: list = []
 
 
-def _write_shard(job) -> tuple[int, np.ndarray]:
+def _write_shard(job: ShardJob) -> tuple[int, np.ndarray]:
     """Worker: one shard file from some rows of a resized split -> (records written, their ab
     histogram: the colour prior is the training split's alone, so zeros for other splits)."""
-    resized, split, indices, infos, path = job
-    if not _table:
-        _table.append(lut.load_table())
     histogram = np.zeros(256 * 256, np.int64)
-    with tfrecords.RecordWriter(path) as writer:
-        for start in range(0, len(indices), CHUNK):
-            examples, counts = _examples(resized, split, indices[start : start + CHUNK], infos[start : start + CHUNK])
+    with tfrecords.RecordWriter(job.path) as writer:
+        for start in range(0, len(job.rows), CHUNK):
+            chunk = slice(start, start + CHUNK)
+            examples, counts = _examples(job.resized, job.split, job.rows[chunk], job.infos[chunk])
             for example in examples:
                 writer.write(example)
             if counts is not None:
                 histogram += counts
-    return len(indices), histogram
+    return len(job.rows), histogram
 
 
 def _examples(resized, split: str, chunk, infos) -> tuple[list[bytes], np.ndarray | None]:
