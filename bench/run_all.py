@@ -120,14 +120,16 @@ def _full_verdict(arch: str, cut_path: Path = QUALITY_FULL_CUT, cut_flops_ratio:
     if ours != theirs:
         raise Unavailable(f"{QUALITY_FULL.name} and {cut_path.name} were measured on different recipes")
     epochs = {"default": full["recipe"]["epochs"], "cut": cut["recipe"]["epochs"]}
-    compute = (cut_flops_ratio if more_epochs else 1.0) * epochs["cut"] / epochs["default"]
-    if more_epochs and compute > HALF:
-        raise Unavailable(f"{cut_path.name}: {epochs['cut']} epochs of the cut cost {compute:.2f}x the default's "
-                          f"training compute, more than half")
+    compute = {}
+    if more_epochs:
+        compute["training_compute_over_default"] = cut_flops_ratio * epochs["cut"] / epochs["default"]
+        if compute["training_compute_over_default"] > HALF:
+            raise Unavailable(f"{cut_path.name}: {epochs['cut']} epochs of the cut cost "
+                              f"{compute['training_compute_over_default']:.2f}x the default's training compute, "
+                              "more than half")
     recipe = {"image_size": full["recipe"]["image_size"], "epochs": epochs, "split": "val"}
     default, cheaper = full.get("runs", {}).get(arch, {}), cut.get("runs", {}).get(arch, {})
-    return {"recipe": recipe, "seeds": min(len(default), len(cheaper)),
-            **({"training_compute_over_default": compute} if more_epochs else {}),
+    return {"recipe": recipe, "seeds": min(len(default), len(cheaper)), **compute,
             **_verdicts(_validation(default, QUALITY_FULL), _validation(cheaper, cut_path))}
 
 

@@ -91,7 +91,8 @@ def _collect(split: str, futures: list, total: int) -> np.ndarray:
     histogram = np.zeros(256 * 256, np.int64)
     for future in futures:
         count, counts = future.result()
-        histogram += counts
+        if counts is not None:
+            histogram += counts
         progress.advance(count)
     progress.done()
     return histogram
@@ -100,17 +101,17 @@ def _collect(split: str, futures: list, total: int) -> np.ndarray:
 _table: list = []
 
 
-def _write_shard(job: ShardJob) -> tuple[int, np.ndarray]:
+def _write_shard(job: ShardJob) -> tuple[int, np.ndarray | None]:
     """Worker: one shard file from some rows of a resized split -> (records written, their ab
-    histogram: the colour prior is the training split's alone, so zeros for other splits)."""
-    histogram = np.zeros(256 * 256, np.int64)
+    histogram: the colour prior is the training split's alone, so None for other splits)."""
+    histogram = np.zeros(256 * 256, np.int64) if job.split == "train" else None
     with tfrecords.RecordWriter(job.path) as writer:
         for start in range(0, len(job.rows), CHUNK):
             chunk = slice(start, start + CHUNK)
             examples, counts = _examples(job.resized, job.split, job.rows[chunk], job.infos[chunk])
             for example in examples:
                 writer.write(example)
-            if counts is not None:
+            if histogram is not None:
                 histogram += counts
     return len(job.rows), histogram
 
