@@ -19,15 +19,17 @@ import inference
 import memory
 import preprocess
 import throughput
-import yaml
-from common import CUT_NETWORK, REPO, RESULTS, machine, photo_folder, save_results
+from common import BASELINE_NETWORK, CUT_NETWORK, REPO, RESULTS, machine, photo_folder, save_results
 
 CUT_VARIANT = "lowres_w16"  # common.CUT_NETWORK in bench/quality_seeds.py
 QUALITY_SEEDS = REPO / "bench" / "quality_seeds.json"  # written by `make bench-seeds` (~10 min): not re-run here
-QUALITY_FULL = REPO / "bench" / "quality.json"  # `make bench-quality`: the default network (~80 min)
-QUALITY_FULL_CUT = REPO / "bench" / "quality_lowres_w16.json"  # the same recipe with the cut as the network
-# The cut with more epochs (30 against 24): its total training compute must stay at most half the default's.
-QUALITY_HALF_COMPUTE_CUT = REPO / "bench" / "quality_lowres_w16_30ep.json"
+# make bench-quality's recipe (3200 photos at 128 px, 3 seeds) with issue 11's network (width 24, concat
+# decoder; the default until this one replaced it), 24 epochs: what the compute cut must match.
+QUALITY_BASELINE = REPO / "bench" / "quality_issue11.json"
+QUALITY_FULL_CUT = REPO / "bench" / "quality_lowres_w16.json"  # the cut on the same recipe, 24 epochs
+# The cut with 30 epochs (`make bench-quality`'s report of the default now): its total training compute
+# must stay at most half the baseline's.
+QUALITY_HALF_COMPUTE_CUT = REPO / "bench" / "quality.json"
 HALF = 0.5
 ARCHS = ("hybrid", "autoencoder")
 NETWORK_PARAMS = tuple(f"model.{key}" for key in CUT_NETWORK)  # what the cut changes
@@ -38,7 +40,7 @@ class Unavailable(Exception):
 
 
 def quality_summary(cut_flops_ratio: float | None) -> dict:
-    """The compute cut's colour against the default network's on validation, over seeds: on the
+    """The compute cut's colour against issue 11's network's on validation, over seeds: on the
     short screen (bench/quality_seeds.json) and at full length (make bench-quality's recipe), from
     those files. No worse "within the seed-to-seed spread" = lower by at most the larger of the two
     seed standard deviations (the tie rule of quality.py's hybrid-vs-autoencoder verdicts).
@@ -46,7 +48,7 @@ def quality_summary(cut_flops_ratio: float | None) -> dict:
     Issue 11 asks for the same colour at half the training compute or less: each arch passes at
     full length if the cut holds at the same epochs (0.39x the compute) or with more epochs that
     keep its total compute, `cut_flops_ratio` (per image, from throughput) x its epochs over the
-    default's, at most half. The short screen must hold as well.
+    baseline's, at most half. The short screen must hold as well.
 
     A verdict the reports cannot give (a file missing or half-written, recipes that differ) is
     recorded with its reason; the goal is then unknown (None) unless the verdicts at hand decide it."""
@@ -105,37 +107,32 @@ def _screen_verdict() -> dict:
 
 
 def _full_verdict(arch: str, cut_path: Path = QUALITY_FULL_CUT, cut_flops_ratio: float | None = None) -> dict:
-    """The default's make-bench-quality runs against the cut's on the same recipe (but the network,
-    and with `cut_flops_ratio` given the epochs, as long as the cut's total compute is at most half)."""
-    full, cut = _read_report(QUALITY_FULL), _read_report(cut_path)
-    for path, report in ((QUALITY_FULL, full), (cut_path, cut)):
+    """Issue 11's network's make-bench-quality runs against the cut's on the same recipe (but the
+    network, and with `cut_flops_ratio` given the epochs, as long as the cut's total compute is at most half)."""
+    full, cut = _read_report(QUALITY_BASELINE), _read_report(cut_path)
+    for path, report in ((QUALITY_BASELINE, full), (cut_path, cut)):
         if not isinstance(report.get("recipe"), dict):
             raise Unavailable(f"{path.name} has no recipe (not written by bench/quality.py, or by an older one)")
-    _require_network(QUALITY_FULL, full, _params_yaml_network())
+    _require_network(QUALITY_BASELINE, full, BASELINE_NETWORK)
     _require_network(cut_path, cut, CUT_NETWORK)
     more_epochs = cut_flops_ratio is not None
     ours, theirs = _recipe_but_network(full, more_epochs), _recipe_but_network(cut, more_epochs)
     if "params" not in ours or "params" not in theirs:  # a report from before params were recorded
         ours.pop("params", None), theirs.pop("params", None)
     if ours != theirs:
-        raise Unavailable(f"{QUALITY_FULL.name} and {cut_path.name} were measured on different recipes")
-    epochs = {"default": full["recipe"]["epochs"], "cut": cut["recipe"]["epochs"]}
+        raise Unavailable(f"{QUALITY_BASELINE.name} and {cut_path.name} were measured on different recipes")
+    epochs = {"baseline": full["recipe"]["epochs"], "cut": cut["recipe"]["epochs"]}
     compute = {}
     if more_epochs:
-        compute["training_compute_over_default"] = cut_flops_ratio * epochs["cut"] / epochs["default"]
-        if compute["training_compute_over_default"] > HALF:
+        compute["training_compute_over_baseline"] = cut_flops_ratio * epochs["cut"] / epochs["baseline"]
+        if compute["training_compute_over_baseline"] > HALF:
             raise Unavailable(f"{cut_path.name}: {epochs['cut']} epochs of the cut cost "
-                              f"{compute['training_compute_over_default']:.2f}x the default's training compute, "
+                              f"{compute['training_compute_over_baseline']:.2f}x the baseline's training compute, "
                               "more than half")
     recipe = {"image_size": full["recipe"]["image_size"], "epochs": epochs, "split": "val"}
-    default, cheaper = full.get("runs", {}).get(arch, {}), cut.get("runs", {}).get(arch, {})
-    return {"recipe": recipe, "seeds": min(len(default), len(cheaper)), **compute,
-            **_verdicts(_validation(default, QUALITY_FULL), _validation(cheaper, cut_path))}
-
-
-def _params_yaml_network() -> dict:
-    model = yaml.safe_load((REPO / "params.yaml").read_text())["model"]
-    return {key: model.get(key) for key in CUT_NETWORK}
+    wider, cheaper = full.get("runs", {}).get(arch, {}), cut.get("runs", {}).get(arch, {})
+    return {"recipe": recipe, "seeds": min(len(wider), len(cheaper)), **compute,
+            **_verdicts(_validation(wider, QUALITY_BASELINE), _validation(cheaper, cut_path))}
 
 
 def _require_network(path: Path, report: dict, network: dict) -> None:
@@ -177,23 +174,20 @@ def _validation(runs: dict, path: Path) -> dict:
                   "min": min(row[key] for row in chosen)} for key in ("accuracy", "psnr")}
 
 
-def _verdicts(default: dict, cut: dict) -> dict:
-    out = {"default": {k: default[k] for k in ("accuracy", "psnr")}, "cut": {k: cut[k] for k in ("accuracy", "psnr")}}
+def _verdicts(baseline: dict, cut: dict) -> dict:
+    out = {"baseline": {k: baseline[k] for k in ("accuracy", "psnr")}, "cut": {k: cut[k] for k in ("accuracy", "psnr")}}
     for key in ("accuracy", "psnr"):
-        spread = max(default[key]["std"], cut[key]["std"])
-        out[f"{key}_difference"] = cut[key]["mean"] - default[key]["mean"]
+        spread = max(baseline[key]["std"], cut[key]["std"])
+        out[f"{key}_difference"] = cut[key]["mean"] - baseline[key]["mean"]
         out[f"{key}_spread"] = spread
         out[f"{key}_within_spread"] = out[f"{key}_difference"] >= -spread
     return out
 
 
 def _cut_flops_ratio(results: dict) -> float | None:
-    """The cut's training FLOPs per image over params.yaml's network (224 px; at 128 px the ratio of
+    """The cut's training FLOPs per image over issue 11's network's (224 px; at 128 px the ratio of
     these all-convolutional networks is the same within a few percent)."""
-    comparison = results.get("throughput", {}).get("comparison", {})
-    if "cut_training_flops_over_baseline" not in comparison:
-        return None
-    return comparison["cut_training_flops_over_baseline"] / comparison["default_training_flops_over_baseline"]
+    return results.get("throughput", {}).get("comparison", {}).get("cut_training_flops_over_baseline")
 
 
 def collect_goals(results: dict) -> dict:
@@ -210,8 +204,8 @@ def collect_goals(results: dict) -> dict:
 def table(results: dict) -> list[str]:
     p, t, m, d = results["preprocess"], results["throughput"], results["memory"], results["dvc"]
     pipeline, models, goals = t["input_pipeline"], t["models"], t["goals"]
-    default, cut = models["default@224"], models[throughput.CUT_ROW]
-    baseline = models.get(throughput.BASELINE_ROW, default)
+    default = models["default@224"]
+    cut, baseline = models.get(throughput.CUT_ROW, default), models.get(throughput.BASELINE_ROW, default)
     c = t["comparison"]
     rows = [
         ("preprocess: ours vs naive (resize+shard)", f"{p['ours_images_per_s']:.0f} vs {p['naive_images_per_s']:.0f} img/s",
@@ -251,16 +245,16 @@ def table(results: dict) -> list[str]:
     q = results["quality"]
     parts = [("screen", "short screen")] + [(f"full_{a}", f"full length, {a}") for a in ARCHS]
     parts += [(f"half_{a}", f"full, {a}, cut {q[f'half_{a}']['recipe']['epochs']['cut']} ep "
-                            f"({q[f'half_{a}']['training_compute_over_default']:.2f}x compute)")
+                            f"({q[f'half_{a}']['training_compute_over_baseline']:.2f}x compute)")
               if "unavailable" not in q[f"half_{a}"] else (f"half_{a}", f"full, {a}, cut more epochs") for a in ARCHS]
     for part, label in parts:
         v = q[part]
         if "unavailable" in v:
-            rows.append((f"val quality, {label}: cut vs default", f"unavailable: {v['unavailable']}"[:60], "", "", None))
+            rows.append((f"val quality, {label}: cut vs issue-11 net", f"unavailable: {v['unavailable']}"[:60], "", "", None))
             continue
         for key in ("accuracy", "psnr"):
-            rows.append((f"val {key}, {label}: cut vs default", f"{v['cut'][key]['mean']:.4f} vs "
-                         f"{v['default'][key]['mean']:.4f} (spread {v[f'{key}_spread']:.4f})",
+            rows.append((f"val {key}, {label}: cut vs issue-11 net", f"{v['cut'][key]['mean']:.4f} vs "
+                         f"{v['baseline'][key]['mean']:.4f} (spread {v[f'{key}_spread']:.4f})",
                          f"{v[f'{key}_difference']:+.4f}", ">= -spread", v[f"{key}_within_spread"]))
     for stage_name, growth in m["growth"].items():
         rows.append((f"peak PSS {stage_name}, {m['images']['1x']} -> {m['images']['4x']} images",

@@ -15,10 +15,10 @@ says otherwise; all rows are timed in one process, round-robin over several roun
   fed by the real tf.data pipeline from shards of the real photos (what `train` runs);
   `default@224 keras fit`: the seed's way, Keras `model.fit` on in-memory NumPy arrays,
   same model, loss, batch and metrics (ab_mse, ab_accuracy).
-- labelled extras: `mse loss`, the compute cut (`width 16, lowres decoder`: 0.39x the
-  baseline's training FLOPs, a little less colour at full length, so a param), the
-  `autoencoder`, and issue 11's baseline network (the default when the issue was filed;
-  the cut's goals are relative to it), unless params.yaml's network is that one.
+- labelled extras: `mse loss`, the `autoencoder`, and issue 11's baseline network (width
+  24, concat decoder: the default until the compute cut replaced it; the cut's goals are
+  relative to it); the compute cut (`width 16, lowres decoder`: 0.39x the baseline's
+  training FLOPs) gets a row of its own only if params.yaml's network is another one.
 - the input pipeline alone, against the default train step (goal >= 10x).
 
     python bench/throughput.py [--data DIR] [--batch-size N] [--rounds 3]
@@ -196,7 +196,8 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
             "default@224 keras fit": StepTimer(params, shards, batch_size, fit=True),
             "default@128": StepTimer(with_model(params, image_size=128), shards, batch_size),
             "mse loss@224": StepTimer(with_model(params, loss="mse"), shards, batch_size),
-            CUT_ROW: StepTimer(with_model(params, **CUT_NETWORK), shards, batch_size),
+            **({} if with_model(params, **CUT_NETWORK) == params else
+               {CUT_ROW: StepTimer(with_model(params, **CUT_NETWORK), shards, batch_size)}),
             **({} if with_model(params, **BASELINE_NETWORK) == params else
                {BASELINE_ROW: StepTimer(with_model(params, **BASELINE_NETWORK), shards, batch_size)}),
             "autoencoder@224": StepTimer(with_model(params, arch="autoencoder"), shards, batch_size),
@@ -211,8 +212,8 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
         tf.keras.backend.clear_session() if hasattr(tf, "keras") else None
         pipeline = input_pipeline_rate(shards, params, batch_size)
     models = result["models"]
-    default, cut = models["default@224"], models[CUT_ROW]
-    baseline = models.get(BASELINE_ROW, default)
+    default = models["default@224"]
+    cut, baseline = models.get(CUT_ROW, default), models.get(BASELINE_ROW, default)
     result["input_pipeline"] = {
         "image_size": 224,
         "images_per_s": pipeline,

@@ -40,3 +40,33 @@ def test_auto_is_chosen_on_validation_and_saved_with_the_model(train_params, tin
     saved = decoding.decoder_of(load_model(Path(params.paths.model)))
     expected = losses.prior_correction(prior, summary["prior_correction"])
     assert np.allclose(saved.offsets_list, expected, atol=1e-6)  # evaluate and colorize decode with the choice
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+def test_the_frontier_scores_each_correction_as_evaluate_would(tiny_data, stride):
+    """One forward pass per batch, re-decoded per candidate, gives what scoring the model
+    with that correction set (evaluate's path) gives."""
+    import dataclasses
+
+    import keras
+
+    from colorizer.evaluation.evaluate import score_split
+    from colorizer.model.network import build_model, inference_model
+
+    shards = Path(tiny_data.paths.shards)
+    bins = losses.ab_bins()
+    prior = losses.colour_prior(shard_format.read_ab_histogram(shards), bins)
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(tiny_data.model, output_stride=stride)
+    model = inference_model(build_model(config, tiny_data.data.image_size, bins, None, losses.prior_logits(prior)))
+    rows = decoding.frontier(model, shards, prior, threshold=10, batch_size=8)
+    assert [row["prior_correction"] for row in rows] == list(decoding.CANDIDATES)
+    assert len({round(row["psnr"], 6) for row in rows}) > 1  # the correction changes the colours
+    assert decoding.decoder_of(model).offsets_list == pytest.approx(  # the model keeps the last
+        losses.prior_correction(prior, decoding.CANDIDATES[-1]).tolist(), abs=1e-6)
+    for row in rows[::3]:
+        decoding.set_prior_correction(model, prior, row["prior_correction"])
+        scores = score_split(keras.Model(model.inputs, model.outputs), shards, "val", 10, batch_size=8)
+        for key in decoding.REPORTED:
+            assert row[key] == pytest.approx(scores[key], rel=1e-5, abs=1e-6), key
+        assert row["psnr_gain_db"] == pytest.approx(scores["psnr"] - scores["baseline"]["psnr"], rel=1e-5)
