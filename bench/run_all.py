@@ -19,7 +19,15 @@ import inference
 import memory
 import preprocess
 import throughput
-from common import BASELINE_NETWORK, CUT_NETWORK, REPO, RESULTS, machine, photo_folder, save_results
+from common import (
+    BASELINE_NETWORK,
+    CUT_NETWORK,
+    REPO,
+    RESULTS,
+    machine,
+    photo_folder,
+    save_results,
+)
 
 CUT_VARIANT = "lowres_w16"  # common.CUT_NETWORK in bench/quality_seeds.py
 QUALITY_SEEDS = REPO / "bench" / "quality_seeds.json"  # written by `make bench-seeds` (~10 min): not re-run here
