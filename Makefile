@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: run test install ui exps bench bench-quality bench-seeds lock clean
 
 # The columns of `dvc exp show` worth comparing at a glance (it has a hundred more).
-EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|train\.epochs|^accuracy$$|^auc$$|^psnr$$|^mse$$|^colorfulness_ratio$$
+EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|model\.decoder|train\.epochs|^accuracy$$|^auc$$|^psnr$$|^mse$$|^colorfulness_ratio$$
 
 run: install
 	$(BIN)/dvc repro
@@ -42,11 +42,11 @@ BENCH_DATA ?= ../shared/data/landscapes
 bench: install
 	cd bench && ../$(BIN)/python run_all.py --data $(abspath $(BENCH_DATA))
 
-# Validation quality over 3 seeds at 128 px: the default network ("before") vs the compute cut (~10 min on 2 CPUs).
+# Validation quality over 3 seeds at 128 px: issue 11's network ("before") vs the compute cut (the default) (~10 min on 2 CPUs).
 bench-seeds: install
 	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,lowres_w16
 
-# Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~80 min on 2 CPUs at ~450 GFLOP/s).
+# Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~35 min on 2 CPUs at ~465 GFLOP/s).
 bench-quality: install
 	cd bench && ../$(BIN)/python quality.py --data $(abspath $(BENCH_DATA))
 

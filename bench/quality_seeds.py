@@ -47,7 +47,7 @@ VARIANTS = {  # overrides of params.yaml ("section.key": value); networks pin ev
     "strided_separable_w32": {"model.stem": "strided", "model.convs": "separable", "model.width": 32, "model.decoder": "concat"},
     "strided_standard_w16": {"model.stem": "strided", "model.convs": "standard", "model.width": 16, "model.decoder": "concat"},
     # The patchify stem (1 x 1 conv on the 4 x 4 blocks) at width 16, trained for as many epochs
-    # and for 1.25x as many (its training FLOPs are 0.39x the default's: 0.49x the compute in all).
+    # and for 1.25x as many (its training FLOPs are 0.39x issue 11's network's: 0.49x the compute in all).
     "patchify_w16": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16, "model.decoder": "concat"},
     "patchify_w16_x1.25": {"model.stem": "space_to_depth", "model.convs": "standard", "model.width": 16,
                            "train.epochs": "x1.25", "model.decoder": "concat"},

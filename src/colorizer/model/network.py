@@ -12,6 +12,7 @@ et al. 2017 ("Deep Koalarization"):
       fusion: the global vector is repeated at every bottleneck position,
               concatenated, and mixed by a 1x1 conv
       decoder: 3 x [upsample x2, conv] (+ U-Net skips from the encoder) -> S x S x 2, tanh
+               (default: only the levels down to 1/4 resolution, see output_stride)
     ab / 128
 
 With `train.scene_weight` > 0, a dense layer on the global vector also predicts the
@@ -27,13 +28,14 @@ Compute (issue 11; FLOPs per layer: `colorizer.model.flops`). `model.stem`:
 over many channels runs at 1/4 resolution; `space_to_depth` (the "patchify" stem of
 ConvNeXt) folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and
 embeds them with a 1 x 1 conv, so no encoder conv runs above 1/4 resolution (colour is
-predicted at 1/4 anyway). At width 16 it costs 0.39x the default's training FLOPs;
-bench/README.md has its colour. `model.convs: separable` makes every 3 x 3 conv after
+predicted at 1/4 anyway). At width 16 it costs 0.39x the training FLOPs of issue 11's
+network (width 24, concat decoder); bench/README.md has its colour. `model.convs: separable` makes every 3 x 3 conv after
 the stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
 `model.decoder: lowres` runs the part of each decoder conv that reads the upsampled
 coarse features before the upsampling (`_decoder`): 0.84x the training FLOPs at width
 24, the same parameters and the same colour on validation, but only 1.03x faster on a
-CPU; with width 16 it is the compute cut, 0.39x (bench/README.md).
+CPU; with width 16 it is the compute cut, 0.39x, and the default (trained for 1.25x the
+epochs of issue 11's network, the same colour on validation: bench/README.md).
 
 With `train.loss: classification` the head predicts logits over ab bins instead,
 decoded to ab by the annealed mean (losses.py); the training model then outputs
@@ -113,7 +115,7 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
     else:
         # A 1x1 conv as a Dense over the channels: the same arithmetic, but its weight gradient is
         # one matmul, where oneDNN's 1x1 conv gradient with a bias was the step's slowest op
-        # (1.07x the cut's training rate, 1.02x the default's: bench/README.md).
+        # (1.07x the cut's training rate, 1.02x issue 11's wider network's: bench/README.md).
         head = layers.Dense(len(bins), dtype="float32", name="ab_logits")
         logits = head(x)
         if initial_logits is not None:

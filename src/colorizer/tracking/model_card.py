@@ -21,8 +21,9 @@ CARD_FILE = "model_card.md"
 # the ones a model did not train on are named in its limits.
 KNOWN_SCENES = ("buildings", "coast", "desert", "forest", "glacier", "mountain", "sea", "street")
 # The params that say what was trained; the rest are on the MLflow run.
-CARD_PARAMS = ("data.image_size", "lr", "model.arch", "model.width", "model.output_stride", "model.backbone",
-               "train.loss", "train.epochs", "train.batch_size", "train.schedule", "train.seed", "data.seed")
+CARD_PARAMS = ("data.image_size", "lr", "model.arch", "model.width", "model.decoder", "model.output_stride",
+               "model.backbone", "train.loss", "train.epochs", "train.batch_size", "train.schedule", "train.seed",
+               "data.seed")
 # The test metrics worth comparing across runs: (name, label, format).
 HEADLINE = (
     ("psnr", "PSNR (dB)", "{:.2f}"),
