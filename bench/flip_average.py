@@ -2,7 +2,7 @@
 
 Averages the model's ab for a photo and (flipped back) for its mirror image: two forward
 passes for a smoother, less noisy guess. Measured, not assumed: each model of
-bench/work/quality/<arch>-<seed>/ is scored on validation with and without it (no
+bench/work/quality/quality/<arch>-<seed>/ (`make bench-quality`'s) is scored on validation with and without it (no
 retraining; the test split is not read). Writes bench/flip_average.json: per model the
 two scores and per arch the mean and spread of the difference over seeds.
 
@@ -42,7 +42,8 @@ def main() -> None:
     shards = WORK / "data" / "shards"
     threshold = load_params(REPO / "params.yaml").metrics.threshold
     report = {"split": "val", "models": {}, "difference": {}}
-    for folder in sorted(p for p in WORK.iterdir() if (p / "models" / "model.keras").exists()):
+    models = WORK / "quality"  # bench/quality.py keeps each report's models in a folder named after it
+    for folder in sorted(p for p in models.iterdir() if (p / "models" / "model.keras").exists()):
         model = load_model(folder / "models" / "model.keras")
         plain, averaged = score(model, shards, threshold, False), score(model, shards, threshold, True)
         report["models"][folder.name] = {"plain": plain, "flip_averaged": averaged}

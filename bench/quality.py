@@ -23,7 +23,7 @@ per model on a 2-core CPU (the report records the machine's float32 matmul GFLOP
                             [--archs autoencoder hybrid] [--out bench/quality.json]
 
 Another network on the same recipe, as `make bench` compares the compute cut (the default)
-with issue 11's network (its models go to bench/work/quality/<report name>/):
+with issue 11's network (each report's models go to bench/work/quality/<report name>/):
 
     python bench/quality.py --set model.width=24 --set model.decoder=concat --epochs 24 --out bench/quality_issue11.json
 
@@ -211,7 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     archs, out_json = tuple(a for a in ARCHS if a in args.archs), args.out.resolve()
     out_json.parent.mkdir(parents=True, exist_ok=True)  # before the first model trains, not after
-    runs_dir = WORK if out_json == OUT_JSON else WORK / out_json.stem
+    runs_dir = WORK / out_json.stem  # one folder of models per report, so a report's grid is drawn from its own
     data_folder = photo_folder(args.data)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{WORK / 'mlflow.db'}")
     WORK.mkdir(parents=True, exist_ok=True)

@@ -125,8 +125,6 @@ def _full_verdict(arch: str, cut_path: Path = QUALITY_FULL_CUT, cut_flops_ratio:
     _require_network(cut_path, cut, CUT_NETWORK)
     more_epochs = cut_flops_ratio is not None
     ours, theirs = _recipe_but_network(full, more_epochs), _recipe_but_network(cut, more_epochs)
-    if "params" not in ours or "params" not in theirs:  # a report from before params were recorded
-        ours.pop("params", None), theirs.pop("params", None)
     if ours != theirs:
         raise Unavailable(f"{QUALITY_BASELINE.name} and {cut_path.name} were measured on different recipes")
     epochs = {"baseline": full["recipe"]["epochs"], "cut": cut["recipe"]["epochs"]}
@@ -144,23 +142,41 @@ def _full_verdict(arch: str, cut_path: Path = QUALITY_FULL_CUT, cut_flops_ratio:
 
 
 def _require_network(path: Path, report: dict, network: dict) -> None:
-    """The report's runs trained `network` (checked where the report records its params)."""
-    params = report["recipe"].get("params")
+    """The report's runs trained `network`."""
+    params = _report_params(report)
     if params is None:
-        return  # from before reports recorded their params
+        raise Unavailable(f"{path.name} records no params: which network it measured is unknown")
     for key, value in network.items():
-        if params.get(f"model.{key}") != value:
-            raise Unavailable(f"{path.name} was measured with model.{key}={params.get(f'model.{key}')}, not {value}")
+        recorded = params.get(f"model.{key}", PARAMS_BEFORE_THEY_EXISTED.get(f"model.{key}"))
+        if recorded != value:
+            raise Unavailable(f"{path.name} was measured with model.{key}={recorded}, not {value}")
+
+
+# Params added after a report was written: its runs had what the code did before the param existed.
+PARAMS_BEFORE_THEY_EXISTED = {"model.decoder": "concat"}
+PER_RUN_PARAMS = ("train.seed", "model.arch", "train.sample_every")  # as bench/quality.py's shared_params
+
+
+def _report_params(report: dict) -> dict | None:
+    """The params a report's runs share: its recipe's, or, in reports from before recipes recorded
+    them, those of the one run recorded at the top level, less the paths and what differs per run."""
+    params = report["recipe"].get("params")
+    if params is None and isinstance(report.get("params"), dict):
+        params = {key: value for key, value in report["params"].items()
+                  if not key.startswith("paths.") and key not in PER_RUN_PARAMS}
+    if params is None:
+        return None
+    return {**PARAMS_BEFORE_THEY_EXISTED, **params}
 
 
 def _recipe_but_network(report: dict, but_epochs: bool = False) -> dict:
-    """A make-bench-quality report's recipe, less the params that make the network (and the epochs)."""
+    """A make-bench-quality report's recipe (with its params), less the params that make the
+    network (and the epochs)."""
     recipe = dict(report.get("recipe", {}))
     ignored = NETWORK_PARAMS + (("train.epochs",) if but_epochs else ())
     if but_epochs:
         recipe.pop("epochs", None)
-    if "params" in recipe:
-        recipe["params"] = {k: v for k, v in recipe["params"].items() if k not in ignored}
+    recipe["params"] = {k: v for k, v in (_report_params(report) or {}).items() if k not in ignored}
     # A network given with --set (model.width=16) is the network too.
     recipe["overrides"] = [item for item in recipe.get("overrides", []) if item.partition("=")[0] not in NETWORK_PARAMS]
     return recipe

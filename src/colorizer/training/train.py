@@ -145,7 +145,8 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
     import pandas as pd  # here: only an `auto` choice needs it
 
     prior = losses.colour_prior(shard_format.read_ab_histogram(shards), losses.ab_bins())
-    rows = decoding.frontier(inference_model(model), shards, prior, params.metrics.threshold, params.evaluate.batch_size)
+    # train.batch_size, as the per-epoch validation: evaluate.batch_size is not among this stage's params.
+    rows = decoding.frontier(inference_model(model), shards, prior, params.metrics.threshold, params.train.batch_size)
     chosen = decoding.choose(rows)
     decoding.set_prior_correction(model, prior, chosen)
     for row in rows:
