@@ -227,7 +227,9 @@ def trained_model(tmp_path_factory, tiny_data):
 
     mse loss: on 30 training photos, the classification loss paints vivid but wrong hues
     for many epochs (measured: ab error 46 against gray's 30), while mse learns each
-    scene's colours first, which is what this test is about.
+    scene's colours first, which is what this test is about. 25 epochs: with the lowres
+    decoder of the compute cut (the default) this tiny network learns more slowly (measured:
+    ab error 28.1 after 15 epochs, 23.5 after 19, 18.4 after 25, against gray's 26.9).
     """
     from conftest import tiny_params
 
@@ -237,7 +239,7 @@ def trained_model(tmp_path_factory, tiny_data):
     patch = pytest.MonkeyPatch()
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     try:
-        params = tiny_params(root, {"train": {"epochs": 15, "loss": "mse"}})
+        params = tiny_params(root, {"train": {"epochs": 25, "loss": "mse"}})
         train(params, shards=Path(tiny_data.paths.shards), root=root)
     finally:
         patch.undo()
