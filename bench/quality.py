@@ -93,12 +93,18 @@ def prepare(params) -> Path:
     return data
 
 
+PER_RUN_PARAMS = ("train.seed", "model.arch", "train.sample_every")  # what differs between a report's runs
+
+
 def shared_params(params) -> dict:
     """Every param the runs share (not the paths, the seed or the arch): a change to params.yaml
     is another recipe, whose runs are not averaged with the earlier ones."""
-    flat = json.loads(json.dumps(params.flat(), default=str))
-    return {key: value for key, value in flat.items()
-            if not key.startswith("paths.") and key not in ("train.seed", "model.arch", "train.sample_every")}
+    return shared(json.loads(json.dumps(params.flat(), default=str)))
+
+
+def shared(flat: dict) -> dict:
+    """A run's flat params less its paths and PER_RUN_PARAMS."""
+    return {key: value for key, value in flat.items() if not key.startswith("paths.") and key not in PER_RUN_PARAMS}
 
 
 def recipe_of(params) -> dict:

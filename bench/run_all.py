@@ -18,6 +18,7 @@ import dvc_overhead
 import inference
 import memory
 import preprocess
+import quality
 import throughput
 from common import (
     BASELINE_NETWORK,
@@ -154,7 +155,6 @@ def _require_network(path: Path, report: dict, network: dict) -> None:
 
 # Params added after a report was written: its runs had what the code did before the param existed.
 PARAMS_BEFORE_THEY_EXISTED = {"model.decoder": "concat"}
-PER_RUN_PARAMS = ("train.seed", "model.arch", "train.sample_every")  # as bench/quality.py's shared_params
 
 
 def _report_params(report: dict) -> dict | None:
@@ -162,8 +162,7 @@ def _report_params(report: dict) -> dict | None:
     them, those of the one run recorded at the top level, less the paths and what differs per run."""
     params = report["recipe"].get("params")
     if params is None and isinstance(report.get("params"), dict):
-        params = {key: value for key, value in report["params"].items()
-                  if not key.startswith("paths.") and key not in PER_RUN_PARAMS}
+        params = quality.shared(report["params"])
     if params is None:
         return None
     return {**PARAMS_BEFORE_THEY_EXISTED, **params}

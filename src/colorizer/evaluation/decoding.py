@@ -43,6 +43,7 @@ def frontier(model: keras.Model, shards: Path, prior: np.ndarray, threshold: flo
     decoder = decoder_of(model)
     logits_of = keras.Model(model.inputs, decoder.input)
     upsample = _upsampling_after(model)
+    offsets = {strength: losses.prior_correction(prior, strength) for strength in CANDIDATES}
     totals = {strength: Totals(threshold) for strength in CANDIDATES}
     gray = Totals(threshold)
     for batch in dataset.evaluation(shards, "val", batch_size, with_info=True).as_numpy_iterator():
@@ -52,7 +53,7 @@ def frontier(model: keras.Model, shards: Path, prior: np.ndarray, threshold: flo
         for image, image_rgb in zip(lab, rgb):
             gray.add(Totals.of_image(threshold, image, np.zeros_like(image[..., 1:]), image_rgb))
         for strength in CANDIDATES:
-            set_prior_correction(model, prior, strength)
+            decoder.set_offsets(offsets[strength])
             ab = np.asarray(upsample(decoder(logits))) * AB_SCALE
             for image, image_rgb, prediction in zip(lab, rgb, ab):
                 totals[strength].add(Totals.of_image(threshold, image, prediction, image_rgb))

@@ -29,8 +29,9 @@ over many channels runs at 1/4 resolution; `space_to_depth` (the "patchify" stem
 ConvNeXt) folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and
 embeds them with a 1 x 1 conv, so no encoder conv runs above 1/4 resolution (colour is
 predicted at 1/4 anyway). At width 16 it costs 0.39x the training FLOPs of issue 11's
-network (width 24, concat decoder); bench/README.md has its colour. `model.convs: separable` makes every 3 x 3 conv after
-the stem depthwise-separable (3 x 3 per channel, then 1 x 1 across channels).
+network (width 24, concat decoder); bench/README.md has its colour. `model.convs:
+separable` makes every 3 x 3 conv after the stem depthwise-separable (3 x 3 per channel,
+then 1 x 1 across channels).
 `model.decoder: lowres` runs the part of each decoder conv that reads the upsampled
 coarse features before the upsampling (`_decoder`): 0.84x the training FLOPs at width
 24, the same parameters and the same colour on validation, but only 1.03x faster on a
