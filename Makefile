@@ -6,13 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 # cpu: tensorflow-cpu (small, fast to install). gpu: tensorflow[and-cuda], for NVIDIA GPUs.
 EXTRAS ?= cpu
-# uv installs the same pinned wheels as pip in a third of the time (30 s vs 70 s here, bytecode
-# compiled too). It reads no pip configuration, so a machine that reaches packages only through a
-# pip-configured mirror falls back to pip by itself; INSTALLER=pip skips uv altogether.
+# uv installs the same pinned wheels as pip in under half the time (21-35 s vs 70 s here, bytecode
+# compiled too); --no-cache, or its cache would keep a second 2.5 GB copy of them. It reads no pip
+# configuration, so a machine that reaches packages only through a pip-configured mirror falls back
+# to pip by itself; INSTALLER=pip skips uv altogether.
 INSTALLER ?= uv
 PIP_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
 UV_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock uv && \
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c requirements.lock -e ".[$(EXTRAS),test]"
+	$(BIN)/uv pip install --quiet --no-cache --python $(BIN)/python --compile-bytecode -c requirements.lock -e ".[$(EXTRAS),test]"
 STAMP := $(VENV)/.installed-$(EXTRAS)
 OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
