@@ -55,6 +55,8 @@ VARIANTS = {  # overrides of params.yaml ("section.key": value); networks pin ev
     "lowres_w16": {f"model.{key}": value for key, value in CUT_NETWORK.items()},
     # Issue 11's fifth round: the cut at width 8 (0.29x its training FLOPs, 1.65x its images/s on 2 CPUs).
     "lowres_w8": {**{f"model.{key}": value for key, value in CUT_NETWORK.items()}, "model.width": 8},
+    # The cut predicting colour at 1/8 resolution (the bin head and its loss on a quarter of the pixels).
+    "lowres_w16_os8": {**{f"model.{key}": value for key, value in CUT_NETWORK.items()}, "model.output_stride": 8},
     "lowres_w8_x1.25": {**{f"model.{key}": value for key, value in CUT_NETWORK.items()}, "model.width": 8,
                         "train.epochs": "x1.25"},
     # Issue 13: the hybrid's auxiliary scene loss at three weights, against no scene loss and the autoencoder.
