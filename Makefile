@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 # cpu: tensorflow-cpu (small, fast to install). gpu: tensorflow[and-cuda], for NVIDIA GPUs.
 EXTRAS ?= cpu
 # uv installs the same pinned wheels as pip in under half the time (21-35 s vs 70 s here, bytecode
-# compiled too); --no-cache, or its cache would keep a second 2.5 GB copy of them. It reads no pip
-# configuration, so a machine that reaches packages only through a pip-configured mirror falls back
-# to pip by itself; INSTALLER=pip skips uv altogether.
+# compiled too). Its cache (2.5 GB) lives in the venv for the install only: on the venv's filesystem
+# the installed files are hard links into it, not copies, and an interrupted install leaves nothing
+# in /tmp. It reads no pip configuration, so a machine that reaches packages only through a
+# pip-configured mirror falls back to pip by itself; INSTALLER=pip skips uv altogether.
 INSTALLER ?= uv
 PIP_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
 UV_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock uv && \
-	$(BIN)/uv pip install --quiet --no-cache --python $(BIN)/python --compile-bytecode -c requirements.lock -e ".[$(EXTRAS),test]"
+	$(BIN)/uv pip install --quiet --cache-dir $(VENV)/.uv-cache --python $(BIN)/python --compile-bytecode -c requirements.lock -e ".[$(EXTRAS),test]"
 STAMP := $(VENV)/.installed-$(EXTRAS)
 OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -38,7 +39,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	if [ -e $(OTHER_STAMP) ]; then $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
-	$(if $(filter uv,$(INSTALLER)),$(UV_INSTALL) || { echo "uv failed (see above): installing with pip"; $(PIP_INSTALL); },$(PIP_INSTALL))
+	$(if $(filter uv,$(INSTALLER)),$(UV_INSTALL) || { echo "installing with uv failed (see above): installing with pip"; $(PIP_INSTALL); },$(PIP_INSTALL))
+	rm -rf $(VENV)/.uv-cache
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -63,10 +65,14 @@ ui: install
 	@$(BIN)/python -m colorizer.evaluation.summary --ui-link
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
+# EXTRAS=gpu installs tensorflow instead of tensorflow-cpu: the lock pins it to the same version.
+# A fixed collation: the same venv always gives the same file.
 lock: install
 	( echo "# Exact versions of every dependency, used as pip constraints (pip install -c requirements.lock)."; \
 	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sort -f ) > requirements.lock.new
+	  { $(BIN)/python -m pip freeze --exclude-editable; \
+	    $(BIN)/python -m pip freeze --exclude-editable | sed -n 's/^tensorflow[-_]cpu==/tensorflow==/p'; \
+	  } | LC_ALL=C sort -f -u ) > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
