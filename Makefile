@@ -15,6 +15,10 @@ INSTALLER ?= uv
 PIP_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
 UV_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock uv && \
 	$(BIN)/uv pip install --quiet --cache-dir $(VENV)/.uv-cache --python $(BIN)/python --compile-bytecode -c requirements.lock -e ".[$(EXTRAS),test]"
+# uv compiles only the files it installs: after an interrupted install, the packages already in
+# place would stay uncompiled, and with PYTHONDONTWRITEBYTECODE=1 every import would compile them
+# again (import tensorflow 7.7 s instead of 3.9). compileall fills the gaps (3.6 s when none).
+COMPILE_ALL = $(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 STAMP := $(VENV)/.installed-$(EXTRAS)
 OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -41,6 +45,7 @@ $(STAMP): pyproject.toml requirements.lock
 	if [ -e $(OTHER_STAMP) ]; then $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
 	$(if $(filter uv,$(INSTALLER)),$(UV_INSTALL) || { echo "installing with uv failed (see above): installing with pip"; $(PIP_INSTALL); },$(PIP_INSTALL))
 	rm -rf $(VENV)/.uv-cache
+	$(if $(filter uv,$(INSTALLER)),$(COMPILE_ALL))
 	rm -f $(VENV)/.installed-*
 	touch $@
 
