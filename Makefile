@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # cpu: tensorflow-cpu (small, fast to install). gpu: tensorflow[and-cuda], for NVIDIA GPUs.
 EXTRAS ?= cpu
-# uv installs the same pinned wheels as pip in under half the time (21-35 s vs 70 s here, bytecode
+# uv installs the same pinned wheels as pip in about half the time (27-53 s vs 70-93 s here, bytecode
 # compiled too). Its cache (2.5 GB) lives in the venv for the install only: on the venv's filesystem
 # the installed files are hard links into it, not copies, and an interrupted install leaves nothing
 # in /tmp. It reads no pip configuration, so a machine that reaches packages only through a
