@@ -75,9 +75,8 @@ ui: install
 lock: install
 	( echo "# Exact versions of every dependency, used as pip constraints (pip install -c requirements.lock)."; \
 	  echo "# Regenerate with: make lock"; \
-	  { $(BIN)/python -m pip freeze --exclude-editable; \
-	    $(BIN)/python -m pip freeze --exclude-editable | sed -n 's/^tensorflow[-_]cpu==/tensorflow==/p'; \
-	  } | LC_ALL=C sort -f -u ) > requirements.lock.new
+	  $(BIN)/python -m pip freeze --exclude-editable | sed -n 'p; s/^tensorflow[-_]cpu==/tensorflow==/p' \
+	  | LC_ALL=C sort -f -u ) > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
