@@ -24,7 +24,7 @@ OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install ui exps bench bench-quality bench-seeds lock clean
+.PHONY: run test install ui exps bench bench-quality lock clean
 
 # The columns of `dvc exp show` worth comparing at a glance (it has a hundred more).
 EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|model\.decoder|train\.epochs|^accuracy$$|^auc$$|^psnr$$|^mse$$|^colorfulness_ratio$$
@@ -56,10 +56,6 @@ exps: install
 BENCH_DATA ?= ../shared/data/landscapes
 bench: install
 	cd bench && ../$(BIN)/python run_all.py --data $(abspath $(BENCH_DATA))
-
-# Validation quality over 3 seeds at 128 px: issue 11's network ("before") vs the compute cut (the default) (~10 min on 2 CPUs).
-bench-seeds: install
-	cd bench && ../$(BIN)/python quality_seeds.py --data $(abspath $(BENCH_DATA)) --variants before,lowres_w16
 
 # Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~35 min on 2 CPUs at ~465 GFLOP/s).
 bench-quality: install

@@ -18,11 +18,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_PHOTOS = REPO.parent / "shared" / "data" / "landscapes"
 RESULTS = REPO / "bench" / "results.json"
 BIN = Path(sys.executable).parent
-# Issue 11's networks: the one it measured (3.75 GFLOP per 224 px training image), and the
-# compute cut, 0.39x of that: width 16 with the lowres decoder (bench/README.md has its colour).
-BASELINE_NETWORK = {"stem": "conv", "convs": "standard", "width": 24, "decoder": "concat", "skips": True, "norm": "batch",
-                    "output_stride": 4, "backbone": "none"}
-CUT_NETWORK = {"stem": "conv", "convs": "standard", "width": 16, "decoder": "lowres"}
 
 
 def timed(function, *args, **kwargs):

@@ -11,7 +11,7 @@ Data: real shards exported to .npz (`--export`, which needs TensorFlow and runs
 where the pipeline does), or synthetic landscapes.
 
     python bench/gpu_train.py --backend jax [--data shards.npz] [--image-size 224] \\
-        [--batch-sizes 64 256] [--networks default issue11] [--steps 20] [--out gpu_train.json]
+        [--batch-sizes 64 256] [--networks default autoencoder] [--steps 20] [--out gpu_train.json]
     python bench/gpu_train.py --export data/shards shards.npz   # on the pipeline's machine
 """
 
@@ -85,14 +85,11 @@ def matmul_peak_tflops(dtype: str, size: int = 8192, repeats: int = 10) -> float
 
 
 def network_config(network: str):
-    """params.yaml's model section (the compute cut), or issue 11's wider network, which it
-    replaced (bench/common.py's BASELINE_NETWORK)."""
-    from common import BASELINE_NETWORK
-
+    """params.yaml's model section, or the same network as the plain `autoencoder`."""
     from colorizer.core.config import load_params
 
     model = load_params(Path(__file__).resolve().parents[1] / "params.yaml").model
-    return dataclasses.replace(model, **BASELINE_NETWORK) if network == "issue11" else model
+    return dataclasses.replace(model, arch="autoencoder") if network == "autoencoder" else model
 
 
 def measure(network: str, batch_size: int, precision: str, image_size: int, steps: int, x, y, peaks: dict) -> dict:
@@ -136,8 +133,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed"], choices=("float32", "mixed"))
-    parser.add_argument("--networks", nargs="+", default=["default"], choices=("default", "issue11"),
-                        help="params.yaml's network; 'issue11' adds the wider network it replaced as labelled rows")
+    parser.add_argument("--networks", nargs="+", default=["default"], choices=("default", "autoencoder"),
+                        help="params.yaml's network; 'autoencoder' adds it without the global branch as labelled rows")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--matmul-size", type=int, default=8192, help="square matmul measuring the peak")
     parser.add_argument("--out", default="gpu_train.json", help="bench/gpu_train.json holds the recorded run")

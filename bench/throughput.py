@@ -15,10 +15,8 @@ says otherwise; all rows are timed in one process, round-robin over several roun
   fed by the real tf.data pipeline from shards of the real photos (what `train` runs);
   `default@224 keras fit`: the seed's way, Keras `model.fit` on in-memory NumPy arrays,
   same model, loss, batch and metrics (ab_mse, ab_accuracy).
-- labelled extras: `mse loss`, the `autoencoder`, and issue 11's baseline network (width
-  24, concat decoder: the default until the compute cut replaced it; the cut's goals are
-  relative to it); the compute cut (`width 16, lowres decoder`: 0.39x the baseline's
-  training FLOPs) gets a row of its own only if params.yaml's network is another one.
+- labelled peers: the same network with the `mse loss` (a 2-channel regression head),
+  and the `autoencoder` (no global branch).
 - the input pipeline alone, against the default train step (goal >= 10x).
 
     python bench/throughput.py [--data DIR] [--batch-size N] [--rounds 3]
@@ -35,20 +33,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import (
-    BASELINE_NETWORK,
-    CUT_NETWORK,
-    machine,
-    matmul_gflops,
-    photo_folder,
-    save_results,
-    write_params,
-)
+from common import machine, matmul_gflops, photo_folder, save_results, write_params
 
 WARMUP_STEPS, TIMED_STEPS = 2, 6
-# The compute cut, measured against the network issue 11 measured (its goals are relative to that).
-CUT_ROW = "compute cut@224 (width 16, lowres decoder)"
-BASELINE_ROW = "issue-11 baseline@224 (width 24, concat decoder)"
 
 
 def prepare_shards(data: Path, work: Path, image_size: int, max_per_class: int | None = None):
@@ -196,10 +183,6 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
             "default@224 keras fit": StepTimer(params, shards, batch_size, fit=True),
             "default@128": StepTimer(with_model(params, image_size=128), shards, batch_size),
             "mse loss@224": StepTimer(with_model(params, loss="mse"), shards, batch_size),
-            **({} if with_model(params, **CUT_NETWORK) == params else
-               {CUT_ROW: StepTimer(with_model(params, **CUT_NETWORK), shards, batch_size)}),
-            **({} if with_model(params, **BASELINE_NETWORK) == params else
-               {BASELINE_ROW: StepTimer(with_model(params, **BASELINE_NETWORK), shards, batch_size)}),
             "autoencoder@224": StepTimer(with_model(params, arch="autoencoder"), shards, batch_size),
         }
         for _ in range(rounds):
@@ -213,7 +196,6 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
         pipeline = input_pipeline_rate(shards, params, batch_size)
     models = result["models"]
     default = models["default@224"]
-    cut, baseline = models.get(CUT_ROW, default), models.get(BASELINE_ROW, default)
     result["input_pipeline"] = {
         "image_size": 224,
         "images_per_s": pipeline,
@@ -222,24 +204,11 @@ def run(data: Path, batch_size: int | None = None, rounds: int = 3) -> dict:
     }
     result["input_pipeline"]["goal_10x_train_step_met"] = result["input_pipeline"]["over_train_step"] >= 10
     streaming_over_fit = models["default@224 streaming"]["train_images_per_s"] / models["default@224 keras fit"]["train_images_per_s"]
-    flops_ratio = cut["flops"]["training_profiler"] / baseline["flops"]["training_profiler"]
     result["comparison"] = {
         "streaming_loop_over_keras_fit": streaming_over_fit,
-        "cut_training_flops_over_baseline": flops_ratio,
-        "cut_train_speedup_over_baseline": cut["train_images_per_s"] / baseline["train_images_per_s"],
-        "default_training_flops_over_baseline": default["flops"]["training_profiler"] / baseline["flops"]["training_profiler"],
-        "default_train_speedup_over_baseline": default["train_images_per_s"] / baseline["train_images_per_s"],
-        "utilisation_baseline": baseline["utilisation"],
-        "utilisation_default": default["utilisation"],
-        "utilisation_cut": cut["utilisation"],
         "default_over_mse_loss_rate": default["train_images_per_s"] / models["mse loss@224"]["train_images_per_s"],
     }
-    result["goals"] = {
-        "streaming_loop_at_least_keras_fit": streaming_over_fit >= 1.0,
-        "cut_training_flops_at_most_40pct_of_baseline": flops_ratio <= 0.40,
-        "cut_training_gflops_at_most_1_5": cut["flops"]["training_profiler"] <= 1.5e9,
-        "cut_utilisation_not_lower_than_baseline": cut["utilisation"] >= baseline["utilisation"],
-    }
+    result["goals"] = {"streaming_loop_at_least_keras_fit": streaming_over_fit >= 1.0}
     return result
 
 

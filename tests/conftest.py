@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from colorizer.core.config import params_from_dict
+from colorizer.core.config import ModelParams, params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PHOTOS = REPO.parent / "shared" / "data" / "landscapes"
@@ -33,6 +33,18 @@ def merge(base: dict, overrides: dict) -> dict:
         else:
             result[key] = value
     return result
+
+
+def repo_model(**overrides) -> ModelParams:
+    """params.yaml's model section, the network the pipeline trains, with overrides (tests
+    shrink `width` for speed and vary one option at a time)."""
+    return dataclasses.replace(params_from_dict(repo_params_dict()).model, **overrides)
+
+
+@pytest.fixture
+def model_config():
+    """`repo_model`: params.yaml's network, with overrides."""
+    return repo_model
 
 
 TINY = {

@@ -10,11 +10,17 @@ from conftest import REPO
 from imports import closure
 
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+# Deps that are not code: the pinned versions (and so the backbone's weights package) train runs on.
+VERSION_DEPS = ("requirements.lock",)
 
 
 def code_deps(stage: str) -> list[str]:
-    """The stage's deps that are files or folders of the repository (not templated data paths)."""
-    return [dep for dep in STAGES[stage]["deps"] if "${" not in dep]
+    """The stage's deps that are code files or folders of the repository (not templated data paths)."""
+    return [dep for dep in STAGES[stage]["deps"] if "${" not in dep and dep not in VERSION_DEPS]
+
+
+def test_train_depends_on_the_pinned_versions():
+    assert [stage for stage in STAGES if "requirements.lock" in STAGES[stage]["deps"]] == ["train"]
 
 
 def uncovered(stage: str, deps: list[str]) -> list[str]:

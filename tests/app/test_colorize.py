@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import colour_image
+from conftest import colour_image, repo_model
 from PIL import Image
 from project import BIN, stage_env
 
 from colorizer.app.colorize import main
-from colorizer.core.config import ModelParams
 from colorizer.model.inference import colorize_batch
 from colorizer.model.network import build_model
 
@@ -22,8 +21,7 @@ from colorizer.model.network import build_model
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38, prior_correction=0.0,
-                         output_stride=2)
+    config = repo_model(width=8, prior_correction=0.0, output_stride=2)
     build_model(config, 32).save(path)
     return path
 

@@ -1,8 +1,8 @@
 """Colour quality, not just that it runs: briefly trained on a few dozen real photos, the
 model beats plain gray (ab = 0) on the validation split, in PSNR and in accuracy within
-10 ab (issue 13). Gray is a strong baseline on landscapes (much of each photo is near
-neutral), and a classification head that starts uniform over the sRGB bins paints a
-cast that loses to it (`model.prior_init`)."""
+10 ab. Gray is a strong baseline on landscapes (much of each photo is near neutral),
+and a classification head that starts uniform over the sRGB bins paints a cast that
+loses to it (the head starts from the colour prior instead: docs/decisions/prior-init.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from conftest import prepare
 # Real photos at 64 px, 12 per class and split (72 training, 72 validation photos), 6 epochs
 # of the tiny network: ~15 s on 2 CPU cores. Measured: +0.67 dB and +3.6 accuracy points over gray
 # (seed 42, the lowres decoder of params.yaml); with the concat decoder over seeds 42-44 +0.42..+0.57
-# dB and +2.0..+2.6 points; with a zero-bias head (prior_init: false) 0% and -9 dB.
+# dB and +2.0..+2.6 points; with a zero-bias head 0% and -9 dB.
 QUICK = {"data": {"image_size": 64, "max_per_class": 12},
          "train": {"epochs": 6, "batch_size": 8, "sample_every": 6, "resume": False}}
 

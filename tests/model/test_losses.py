@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from colorizer.core.config import ModelParams
+from keras import ops
+
 from colorizer.data.lab import AB_SCALE
 from colorizer.model import losses
 from colorizer.model.modelio import load_model
@@ -59,18 +60,37 @@ def test_classification_targets_are_pooled_to_the_logits_resolution(bins):
     assert loss(target, [target, logits]).shape == (1, 2, 2)
 
 
+def dense_classification_loss(bins: np.ndarray, weights: np.ndarray | None):
+    """The oracle: Zhang et al.'s soft encoding computed per pixel and step, a softmax over
+    every bin's distance, where ClassificationLoss looks each integer colour's row up."""
+    bins_t = ops.convert_to_tensor(bins)
+    weights_t = ops.convert_to_tensor(weights if weights is not None else np.ones(len(bins), np.float32))
+
+    def loss(y_true, logits):
+        factor = y_true.shape[1] // logits.shape[1]
+        if factor > 1:
+            y_true = ops.average_pool(y_true, pool_size=factor, strides=factor, padding="valid")
+        ab = ops.expand_dims(ops.cast(y_true, "float32") * AB_SCALE, -2)
+        distance2 = ops.sum(ops.square(ab - bins_t), axis=-1)
+        target = ops.softmax(-distance2 / (2 * losses.SOFT_SIGMA**2), axis=-1)
+        cross_entropy = -ops.sum(target * ops.log_softmax(logits, axis=-1), axis=-1)
+        return cross_entropy * ops.take(weights_t, ops.argmin(distance2, axis=-1))
+
+    return loss
+
+
 def test_table_soft_encoding_matches_the_dense_one(bins):
     """The looked-up targets against the softmax over all bins computed per pixel."""
     rng = np.random.default_rng(0)
     weights = rng.uniform(0.5, 2.0, len(bins)).astype(np.float32)
-    table, dense = losses.ClassificationLoss(bins, weights), losses.dense_classification_loss(bins, weights)
+    table, dense = losses.ClassificationLoss(bins, weights), dense_classification_loss(bins, weights)
     # integer ab (as stored in the shards), and the pooled case (non-integer means, rounded by the table)
     integer = (rng.integers(-110, 110, (2, 8, 8, 2)) / AB_SCALE).astype(np.float32)
     logits = rng.normal(0, 2, (2, 8, 8, len(bins))).astype(np.float32)
     np.testing.assert_allclose(np.asarray(table(integer, logits)), np.asarray(dense(integer, logits)), rtol=1e-5, atol=1e-4)
     # Pooled 4x4 means are rounded to integers (<= 0.5 ab unit); uniform weights, as rebalance 1 (near a
     # bin boundary the rounding may pick the neighbouring bin's weight, as a 0.5-unit colour change would).
-    table, dense = losses.ClassificationLoss(bins, None), losses.dense_classification_loss(bins, None)
+    table, dense = losses.ClassificationLoss(bins, None), dense_classification_loss(bins, None)
     pooled_logits = logits[:, :2, :2]
     gap = np.abs(np.asarray(table(integer, pooled_logits)) - np.asarray(dense(integer, pooled_logits)))
     assert gap.max() < 0.3 and gap.mean() < 0.1
@@ -96,10 +116,9 @@ def test_annealed_mean_between_mean_and_mode(bins):
 
 
 @pytest.mark.parametrize("kind, stride", [("mse", 1), ("l1", 2), ("classification", 4), ("classification", 1)])
-def test_each_loss_trains_a_step_and_saves_an_ab_model(kind, stride, bins, tmp_path):
+def test_each_loss_trains_a_step_and_saves_an_ab_model(kind, stride, bins, tmp_path, model_config):
     keras.utils.set_random_seed(0)
-    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
-                         prior_correction=0.2, output_stride=stride)
+    config = model_config(width=8, prior_correction=0.2, output_stride=stride)
     head_bins = bins if kind == "classification" else None
     model = build_model(config, 32, head_bins, np.linspace(0, 1, len(bins)) if head_bins is not None else None)
     loss_fn = losses.make_loss(kind, head_bins, None)
@@ -128,16 +147,15 @@ def test_each_loss_trains_a_step_and_saves_an_ab_model(kind, stride, bins, tmp_p
     np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(expected), atol=1e-5)
 
 
-def test_prior_init_makes_an_untrained_model_predict_the_common_colour_and_reloads(bins, tmp_path):
-    """model.prior_init (issue 13): the head's bias starts at log(prior), so before any training
+def test_prior_init_makes_an_untrained_model_predict_the_common_colour_and_reloads(bins, tmp_path, model_config):
+    """The head's bias starts at log(prior) (`model_and_loss`), so before any training
     the model decodes to the prior's common, near-neutral colour, not the cast that a uniform
     distribution over the (asymmetric) sRGB bins decodes to; and it saves and reloads in safe mode."""
     histogram = np.zeros((256, 256))
     histogram[128, 128], histogram[128 - 10, 128 - 20] = 1000, 300  # mostly gray, some sky blue
     prior = losses.colour_prior(histogram, bins)
     offsets = losses.prior_correction(prior, 0.15)
-    config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
-                         prior_correction=0.15, output_stride=4, prior_init=True)
+    config = model_config(width=8, prior_correction=0.15, output_stride=4)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
 
     def untrained_ab(initial_logits):

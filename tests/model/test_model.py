@@ -2,30 +2,26 @@ import keras
 import numpy as np
 import pytest
 
-from colorizer.core.config import ModelParams
+from conftest import repo_model
+
 from colorizer.evaluation.metrics import ab_accuracy
 from colorizer.model.modelio import UnsafeModel, load_model
 from colorizer.model.network import build_model
 
 
 def config(**overrides):
-    base = {"arch": "hybrid", "width": 8, "skips": True, "norm": "batch", "backbone": "none", "temperature": 0.38, "prior_correction": 0.0,
-            "output_stride": 1}
-    return ModelParams(**{**base, **overrides})
+    """params.yaml's network at width 8 (fast), with overrides."""
+    return repo_model(**{"width": 8, "prior_correction": 0.0, **overrides})
 
 
 @pytest.mark.parametrize(
-    "arch, skips, size, stride, norm",
-    [("hybrid", True, 32, 1, "batch"), ("hybrid", False, 40, 2, "group"), ("hybrid", True, 64, 8, "none"),
-     ("autoencoder", True, 32, 4, "batch"), ("autoencoder", False, 64, 1, "group"),
-     ("hybrid", True, 32, 4, "s2d"), ("hybrid", False, 64, 8, "s2d-sep"), ("autoencoder", True, 40, 4, "sep"),
-     ("hybrid", True, 32, 1, "lowres"), ("autoencoder", False, 40, 2, "lowres")],
+    "arch, skips, size, stride, norm, decoder",
+    [("hybrid", True, 32, 1, "batch", "lowres"), ("hybrid", False, 40, 2, "group", "lowres"),
+     ("hybrid", True, 64, 8, "none", "lowres"), ("autoencoder", True, 32, 4, "batch", "lowres"),
+     ("autoencoder", False, 64, 1, "group", "concat"), ("hybrid", True, 32, 4, "batch", "concat")],
 )
-def test_output_shape_and_range(arch, skips, size, stride, norm):
-    extra = {"s2d": {"stem": "space_to_depth"}, "sep": {"convs": "separable"},
-             "s2d-sep": {"stem": "space_to_depth", "convs": "separable"}, "lowres": {"decoder": "lowres"}}.get(norm)
-    norm, extra = ("batch", extra) if extra else (norm, {})
-    model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm, **extra), size)
+def test_output_shape_and_range(arch, skips, size, stride, norm, decoder):
+    model = build_model(config(arch=arch, skips=skips, output_stride=stride, norm=norm, decoder=decoder), size)
     out = model.predict(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32"), verbose=0)
     assert out.shape == (2, size, size, 2)
     assert out.dtype == np.float32 and np.all(np.abs(out) <= 1)
@@ -52,8 +48,7 @@ def test_one_training_step_reduces_loss(arch):
     assert last < first
 
 
-@pytest.mark.parametrize("extra", [{}, {"stem": "space_to_depth", "output_stride": 4, "convs": "separable"},
-                                   {"decoder": "lowres", "norm": "none"}])
+@pytest.mark.parametrize("extra", [{}, {"decoder": "concat", "output_stride": 1}, {"norm": "none"}])
 def test_saved_model_reloads_in_safe_mode(tmp_path, extra):
     model = build_model(config(**extra), 32)
     path = tmp_path / "m.keras"
@@ -99,6 +94,6 @@ def test_the_scene_head_is_a_last_training_only_output(bins):
 @pytest.mark.parametrize("stride", [1, 4])
 def test_the_lowres_decoder_has_the_concat_decoders_parameters(norm, stride):
     """The same sum of two convs per level, only computed at another resolution (and one bias for the sum)."""
-    concat = build_model(config(norm=norm, output_stride=stride), 32)
+    concat = build_model(config(norm=norm, output_stride=stride, decoder="concat"), 32)
     lowres = build_model(config(norm=norm, output_stride=stride, decoder="lowres"), 32)
     assert lowres.count_params() == concat.count_params()

@@ -11,11 +11,11 @@ import io
 import json
 
 import pytest
+from conftest import repo_model
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 from PIL import Image
 
-from colorizer.core.config import ModelParams
 from colorizer.model.network import build_model
 from colorizer.tracking import pyfunc
 
@@ -26,8 +26,7 @@ class Served:
     metadata = None
 
     def __init__(self):
-        config = ModelParams(arch="hybrid", width=8, skips=True, norm="batch", backbone="none", temperature=0.38,
-                             prior_correction=0.0, output_stride=2)
+        config = repo_model(width=8, prior_correction=0.0, output_stride=2)
         self.wrapped = pyfunc.ColorizerModel()
         self.wrapped.model = build_model(config, 32)
 

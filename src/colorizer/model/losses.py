@@ -69,12 +69,12 @@ def prior_correction(prior: np.ndarray, strength: float) -> np.ndarray:
 
 
 def prior_logits(prior: np.ndarray) -> np.ndarray:
-    """log(prior): logits whose softmax is the prior (`model.prior_init`, the head's starting bias).
+    """log(prior): logits whose softmax is the prior (the classification head's starting bias).
 
     A head whose weights are still small then predicts how often each colour occurs, and the
     annealed mean of that is the common, near-neutral colour, where a zero bias (a uniform
     distribution over the sRGB bins, which are not symmetric about gray) decodes to a
-    strong cast: short runs painted pink and lost to gray (issue 13)."""
+    strong pink cast that loses to gray in short runs (docs/decisions/prior-init.md)."""
     return np.log(prior + 1e-8).astype(np.float32)
 
 
@@ -149,26 +149,6 @@ class ClassificationLoss:
         # -sum_q t_q log softmax(z)_q = logsumexp(z) - sum_q t_q z_q, as the soft targets sum to 1
         cross_entropy = ops.logsumexp(logits, axis=-1) - ops.sum(target * logits, axis=-1)
         return cross_entropy * ops.take(self.weight_of, index)
-
-
-def dense_classification_loss(bins: np.ndarray, weights: np.ndarray | None):
-    """The soft encoding computed per pixel and step (the original; kept for the test
-    that checks the table against it)."""
-    bins_t = ops.convert_to_tensor(bins)
-    weights_t = ops.convert_to_tensor(weights if weights is not None else np.ones(len(bins), np.float32))
-
-    def loss(y_true, outputs):
-        logits = ops.cast(outputs[1] if isinstance(outputs, (list, tuple)) else outputs, "float32")
-        factor = y_true.shape[1] // logits.shape[1]
-        if factor > 1:
-            y_true = ops.average_pool(y_true, pool_size=factor, strides=factor, padding="valid")
-        ab = ops.expand_dims(ops.cast(y_true, "float32") * AB_SCALE, -2)
-        distance2 = ops.sum(ops.square(ab - bins_t), axis=-1)
-        target = ops.softmax(-distance2 / (2 * SOFT_SIGMA**2), axis=-1)
-        cross_entropy = -ops.sum(target * ops.log_softmax(logits, axis=-1), axis=-1)
-        return cross_entropy * ops.take(weights_t, ops.argmin(distance2, axis=-1))
-
-    return loss
 
 
 @keras.saving.register_keras_serializable(package="colorizer")

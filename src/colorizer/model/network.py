@@ -22,21 +22,10 @@ so that the vector the decoder is given has to know "this is a glacier").
 `autoencoder`: the same encoder and decoder without the global branch, the
 plain convolutional autoencoder of Nihalaani et al. 2021: the baseline.
 
-Compute (issue 11; FLOPs per layer: `colorizer.model.flops`). `model.stem`:
-`conv` (default) runs the first level at 1/2 resolution (stride-2 conv, conv);
-`strided` only its stride-2 conv (one input channel: cheap), so the first 3 x 3 conv
-over many channels runs at 1/4 resolution; `space_to_depth` (the "patchify" stem of
-ConvNeXt) folds each 4 x 4 pixel block into 16 channels (a reshape, no arithmetic) and
-embeds them with a 1 x 1 conv, so no encoder conv runs above 1/4 resolution (colour is
-predicted at 1/4 anyway). At width 16 it costs 0.39x the training FLOPs of issue 11's
-network (width 24, concat decoder); bench/README.md has its colour. `model.convs:
-separable` makes every 3 x 3 conv after the stem depthwise-separable (3 x 3 per channel,
-then 1 x 1 across channels).
-`model.decoder: lowres` runs the part of each decoder conv that reads the upsampled
-coarse features before the upsampling (`_decoder`): 0.84x the training FLOPs at width
-24, the same parameters and the same colour on validation, but only 1.03x faster on a
-CPU; with width 16 it is the compute cut, 0.39x, and the default (trained for 1.25x the
-epochs of issue 11's network, the same colour on validation: bench/README.md).
+Compute (FLOPs per layer: `colorizer.model.flops`): the first encoder level runs at 1/2
+resolution, colour is predicted at 1/`model.output_stride`, and `model.decoder: lowres`
+runs the part of each decoder conv that reads the upsampled coarse features before the
+upsampling (`_decoder`): the same parameters on a quarter of the pixels.
 
 With `train.loss: classification` the head predicts logits over ab bins instead,
 decoded to ab by the annealed mean (losses.py); the training model then outputs
@@ -52,7 +41,7 @@ import numpy as np
 from keras import layers
 
 from colorizer.core.config import ModelParams, Params
-from colorizer.model import losses
+from colorizer.model import backbones, losses
 from colorizer.model.batchnorm import BatchNormalization
 from colorizer.model.losses import AnnealedMean
 
@@ -75,8 +64,7 @@ def model_and_loss(params: Params, image_size: int, ab_histogram: np.ndarray, sc
     offsets = losses.prior_correction(prior, params.model.initial_prior_correction)
     # An untrained head's near-uniform distribution over the (asymmetric) sRGB bins decodes to a
     # strong cast; starting from the prior, it decodes to the prior's common, near-neutral colour.
-    initial = losses.prior_logits(prior) if params.model.prior_init else None
-    model = build_model(params.model, image_size, bins, offsets, initial, scenes)
+    model = build_model(params.model, image_size, bins, offsets, losses.prior_logits(prior), scenes)
     return model, losses.make_loss("classification", bins, weights)
 
 
@@ -85,8 +73,8 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
                 scene_classes: int = 0) -> keras.Model:
     """The training model: L -> ab / 128, or -> [ab / 128, bin logits] when `bins`
     (ab bin centres) asks for the classification head (`offsets`: its decoding's
-    prior correction; `initial_logits`: the head's starting bias, per bin, e.g. the
-    log of the training colour prior: `model.prior_init`). A hybrid with
+    prior correction; `initial_logits`: the head's starting bias, per bin, the log of
+    the training colour prior in `model_and_loss`; None = zeros). A hybrid with
     `scene_classes` >= 2 adds a last output, scene-class logits from the global
     vector (Iizuka et al.'s auxiliary classification; only training uses it).
 
@@ -94,19 +82,19 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
     upsampled bilinearly (Zhang et al. and Iizuka et al. do the same: chroma needs
     far less resolution than lightness, and the finest decoder levels cost most).
     """
-    conv = _conv_block(config.norm, config.convs == "separable")
+    conv = _conv_block(config.norm)
     width = config.width
     gray = keras.Input((image_size, image_size, 1), name="L")
-    features, skips = _encoder(conv, gray, width, config.stem)
+    features, skips, scene = _encoder_and_scene(conv, gray, config)
     scene_logits = None
-    if config.arch == "hybrid":
-        scene = _global_branch(conv, features, gray, width, config.backbone)
-        features = _fuse(conv, features, scene, width)
+    if scene is not None:
+        features = _fuse(conv, features, scene, _bottleneck_filters(width, len(skips)))
         if scene_classes >= 2:
             # The fused vector itself must tell the scenes apart, so the decoder hears "glacier".
             scene_logits = layers.Dense(scene_classes, dtype="float32", name=SCENE_OUTPUT)(scene)
-    levels = DOWNSAMPLINGS - int(math.log2(config.output_stride))
-    x = _decoder(conv, features, skips if config.skips else [], width, levels, config.decoder == "lowres")
+    depth = len(skips)  # the bottleneck is at 1/2^depth
+    levels = depth - int(math.log2(config.output_stride))
+    x = _decoder(conv, features, skips if config.skips else [], width, depth, levels, config.decoder == "lowres")
     stride = config.output_stride
     if bins is None:
         # float32 output even under mixed precision: the loss and metrics need it.
@@ -148,23 +136,16 @@ def ab_of(output):
     return output[0] if isinstance(output, (list, tuple)) else output
 
 
-def _conv_block(norm: str, separable: bool = False):
+def _conv_block(norm: str):
     """conv -> normalisation -> ReLU. `batch` normalises over the batch (running
     statistics at inference), `group` per image (identical in training and
     inference, so short runs and small batches behave), `none` adds a bias.
-    `separable`: 3 x 3 convs become depthwise-separable (except `dense=True` ones).
     `linear=True`: the conv alone, for a sum of convs that `conv.finish` normalises
     (`bias=False` on all but one of them: one bias is enough for a sum)."""
 
-    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3, dense: bool = False, linear: bool = False,
-             bias: bool = True):
+    def conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3, linear: bool = False, bias: bool = True):
         bias = bias and norm == "none"  # a normalisation's offset makes a bias redundant
-        if separable and kernel > 1 and not dense:
-            x = layers.SeparableConv2D(
-                filters, kernel, strides=strides, padding="same", use_bias=bias, name=f"{name}_sepconv"
-            )(x)
-        else:
-            x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=bias, name=f"{name}_conv")(x)
+        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=bias, name=f"{name}_conv")(x)
         return x if linear else finish(x, filters, name)
 
     def finish(x, filters: int, name: str):
@@ -178,75 +159,63 @@ def _conv_block(norm: str, separable: bool = False):
     return conv
 
 
-def _encoder(conv, gray, width: int, stem: str = "conv"):
-    """-> (bottleneck at 1/8, skips by level: skips[k] is at 1/2^k resolution, or None)."""
+def _encoder(conv, gray, width: int):
+    """-> (bottleneck at 1/8, skips by level: skips[k] is at 1/2^k resolution)."""
     x, skips = gray, [gray]
-    first = 0
-    if stem == "space_to_depth":
-        x = _space_to_depth(gray, 4)
-        # A patch embedding (ConvNeXt's "patchify" stem): each 4 x 4 block's 16 pixels mixed into
-        # 2w features by a 1 x 1 conv; the 3 x 3 conv after it sees the neighbouring blocks.
-        x = conv(x, width * 2, "enc1a", kernel=1)
-        x = conv(x, width * 2, "enc1b")
-        skips, first = [gray, None, x], 2
-    for level in range(first, DOWNSAMPLINGS):
+    for level in range(DOWNSAMPLINGS):
         filters = width * 2**level
-        x = conv(x, filters, f"enc{level}a", strides=2, dense=level == 0)
-        if not (level == 0 and stem == "strided"):  # strided: no second conv at 1/2 resolution
-            x = conv(x, filters, f"enc{level}b")
+        x = conv(x, filters, f"enc{level}a", strides=2)
+        x = conv(x, filters, f"enc{level}b")
         skips.append(x)
     return x, skips[:-1]  # the deepest level is the bottleneck itself, not a skip
 
 
-def _space_to_depth(x, block: int):
-    """(S, S, C) -> (S/block, S/block, block^2 C): each block x block patch becomes one pixel's channels."""
-    size, channels = x.shape[1], x.shape[3]
-    cells = size // block
-    x = layers.Reshape((cells, block, cells, block * channels), name="s2d_split")(x)
-    x = layers.Permute((1, 3, 2, 4), name="s2d_permute")(x)
-    return layers.Reshape((cells, cells, block * block * channels), name="s2d_merge")(x)
-
-
-def _global_branch(conv, features, gray, width: int, backbone: str):
-    """A vector describing the whole scene (sky? sea? forest?) for the fusion layer."""
-    if backbone == "none":
-        x = conv(features, width * 8, "global0", strides=2)
-        x = conv(x, width * 8, "global1", strides=2)
+def _encoder_and_scene(conv, gray, config: ModelParams):
+    """(bottleneck, skips by level, scene vector or None). The hybrid's scene vector comes from
+    two more convs on its own encoder's features (`backbone: none`, as Iizuka et al.) or from
+    the pretrained backbone's pooled head (Baldassarre et al.). With `backbone_role: encoder`
+    the backbone's feature maps are the U-Net's encoder too: bottleneck at 1/32."""
+    if config.arch != "hybrid":
+        return (*_encoder(conv, gray, config.width), None)
+    if config.backbone == "none":
+        features, skips = _encoder(conv, gray, config.width)
+        x = conv(features, config.width * 8, "global0", strides=2)
+        x = conv(x, config.width * 8, "global1", strides=2)
         x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    else:
-        x = _pretrained_features(gray, backbone)
-    return layers.Dense(width * 4, activation="relu", name="global_dense")(x)
+        return features, skips, layers.Dense(config.width * 4, activation="relu", name="global_dense")(x)
+    size = config.backbone_size or gray.shape[1]
+    pyramid, pooled = backbones.pretrained_features(gray, config.backbone, size, config.backbone_tune)
+    scene = layers.Dense(config.width * 4, activation="relu", name="global_dense")(pooled)
+    if config.backbone_role == "encoder":
+        return pyramid[-1], [gray, *pyramid[:-1]], scene
+    return (*_encoder(conv, gray, config.width), scene)
 
 
-def _pretrained_features(gray, backbone: str):
-    """ImageNet features of the gray image (repeated to 3 channels), frozen."""
-    from colorizer.model.backbones import pretrained
-
-    net, preprocess = pretrained(backbone, gray.shape[1])
-    net.trainable = False
-    rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
-    rgb = layers.Rescaling(127.5, offset=127.5, name="to_0_255")(rgb)  # [-1, 1] -> [0, 255]
-    return net(preprocess(rgb), training=False)
+def _bottleneck_filters(width: int, depth: int) -> int:
+    """Channels at the bottleneck, 1/2^depth: doubling per level from `width` at 1/2 (4w at 1/8)."""
+    return width * 2 ** (depth - 1)
 
 
-def _fuse(conv, features, scene, width: int):
+def _fuse(conv, features, scene, filters: int):
+    """The scene vector repeated at every bottleneck position, concatenated, mixed by a 1x1 conv."""
     height, breadth = features.shape[1], features.shape[2]
     tiled = layers.RepeatVector(height * breadth, name="fusion_repeat")(scene)
-    tiled = layers.Reshape((height, breadth, width * 4), name="fusion_tile")(tiled)
+    tiled = layers.Reshape((height, breadth, scene.shape[-1]), name="fusion_tile")(tiled)
     x = layers.Concatenate(name="fusion_concat")([features, tiled])
-    return conv(x, width * 4, "fusion", kernel=1)
+    return conv(x, filters, "fusion", kernel=1)
 
 
-def _decoder(conv, x, skips: list, width: int, levels: int, lowres: bool = False):
-    """`levels` upsampling steps back from the bottleneck (3 = full resolution).
+def _decoder(conv, x, skips: list, width: int, depth: int, levels: int, lowres: bool = False):
+    """`levels` upsampling steps back from the bottleneck at 1/2^depth (`depth` = full resolution);
+    skips[k] is at 1/2^k (none: no skips).
 
     Each level convolves [upsampled coarser features, skip] (`concat`, U-Net). `lowres`
     splits that conv by linearity, conv([up(x), skip]) = conv_x(up(x)) + conv_s(skip), and
     runs conv_x before the upsampling, on 1/4 of the pixels: the coarse half is smooth
     after a bilinear upsampling anyway, and at 1/4 resolution it was 2/3 of the
     decoder's input channels."""
-    x = conv(x, width * 4, "bottleneck")
-    for level in reversed(range(DOWNSAMPLINGS - levels, DOWNSAMPLINGS)):
+    x = conv(x, _bottleneck_filters(width, depth), "bottleneck")
+    for level in reversed(range(depth - levels, depth)):
         filters = max(width * 2**level // 2, 8)
         skip = skips[level] if skips else None
         if lowres:

