@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from project import (
+    BIN,
     STAGES,
     dvc,
     git_env,
@@ -19,6 +20,7 @@ from project import (
     make_project,
     runs,
     runs_seen_afresh,
+    stage_env,
     stages_run,
 )
 
@@ -247,3 +249,23 @@ def git(cwd: Path, *args: str) -> None:
 def digests(path: Path) -> dict[str, str]:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     return {p.relative_to(path.parent).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_a_shard_altered_on_disk_is_named_and_repro_checks_the_cached_one_out(synthetic_project):
+    """What DVC does with an altered output: `dvc status` lists it, `dvc repro` restores it from the
+    cache before training; a stage run by hand names the file instead of a TensorFlow traceback."""
+    project = synthetic_project
+    dvc(project, "repro")
+    shard = project / "data/shards" / json.loads((project / "data/shards/meta.json").read_text())["splits"]["train"]["files"][0]
+    original = shard.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0xFF
+    shard.write_bytes(bytes(damaged))
+    assert "modified:           data/shards" in dvc(project, "status")
+    by_hand = subprocess.run([str(BIN / "python"), "stages/train.py"], cwd=project, env=stage_env(),
+                             capture_output=True, text=True)
+    assert by_hand.returncode == 1 and "Traceback" not in by_hand.stderr
+    assert f"train: data/shards/{shard.name}: corrupt" in by_hand.stderr and "dvc checkout" in by_hand.stderr
+    output = dvc(project, "repro")
+    assert "Stage 'shard' is cached - skipping run, checking out outputs" in output
+    assert shard.read_bytes() == original and stages_run(output) == []

@@ -104,3 +104,39 @@ def test_pool_workers_die_with_a_killed_stage(tmp_path):
     process.wait()
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def test_sigterm_stops_training_with_one_line_and_the_rerun_resumes_weight_equal(tmp_path):
+    """What `kill`, `timeout`, pod eviction and Slurm preemption send: the step under way finishes,
+    a checkpoint is saved, the run is marked KILLED, and the exit status says SIGTERM."""
+    overrides = {"train": {"epochs": 3}, "data": {"synthetic_per_class": 25}}
+    project = make_project(tmp_path / "stopped", overrides)
+    dvc(project, "repro", "shard")
+    process = subprocess.Popen([str(BIN / "python"), "stages/train.py"], cwd=project, env=stage_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = project / "models/checkpoints/last_epoch/state.json"
+    wait_for(lambda: state.exists())
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    lines = [line for line in stderr.splitlines() if line.startswith("train:")]
+    assert len(lines) == 1 and "stopped by SIGTERM" in lines[0] and "resume" in lines[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+    _, [run] = runs(project)
+    assert run.info.status == "KILLED"
+    assert not (project / "models/model.keras").exists()
+
+    output = dvc(project, "repro")
+    assert "train: resuming" in output and stages_run(output) == ["train", "evaluate"]
+    _, [run] = runs(project)
+    assert run.info.status == "FINISHED"
+
+    uninterrupted = make_project(tmp_path / "uninterrupted", overrides)
+    dvc(uninterrupted, "repro", "train")
+    assert weights(project / "models/model.keras") == weights(uninterrupted / "models/model.keras")
+
+
+def weights(path: Path) -> list[bytes]:
+    from colorizer.model.modelio import load_model
+
+    return [w.tobytes() for w in load_model(path).get_weights()]

@@ -36,7 +36,7 @@ def killed_after_epoch(monkeypatch, epochs_done: int):
         if epochs_done == 0:
             def die(*args, **kwargs):
                 raise Killed
-            patch.setattr(train_module, "_one_epoch", die)
+            patch.setattr(train_module, "_steps", die)
         else:
             save = checkpoint.Checkpointer.save
 
@@ -158,9 +158,71 @@ def test_a_failing_training_marks_its_run_failed(train_params, tiny_data, tmp_pa
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(train_module, "_one_epoch", broken)
+    monkeypatch.setattr(train_module, "_steps", broken)
     params = train_params()
     with pytest.raises(RuntimeError, match="out of memory"):
         train_module.train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
     _, [run] = all_runs(params)
     assert run.info.status == "FAILED"
+
+
+@contextlib.contextmanager
+def signal_at_step(monkeypatch, signum: int, at_call: int):
+    """A real `signum` sent to this process while training step number `at_call` (1-based) runs."""
+    import os
+
+    from colorizer.training import train as train_module
+
+    build = train_module._train_step
+
+    def counting(*args, **kwargs):
+        step, calls = build(*args, **kwargs), [0]
+
+        def signalled(*step_args):
+            calls[0] += 1
+            if calls[0] == at_call:
+                os.kill(os.getpid(), signum)
+            return step(*step_args)
+
+        return signalled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "_train_step", counting)
+        yield
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_mid_epoch_saves_that_step_marks_the_run_killed_and_resumes_weight_equal(
+        train_params, tiny_data, tmp_path, monkeypatch, capsys, uninterrupted, signum):
+    import signal
+
+    from colorizer.training.stopping import TrainingStopped
+    from colorizer.training.train import train
+
+    params, shards = train_params(EPOCHS), Path(tiny_data.paths.shards)
+    steps = -(-tiny_data_examples(tiny_data) // params.train.batch_size)
+    assert steps >= 2
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    with signal_at_step(monkeypatch, getattr(signal, signum), steps + 1), pytest.raises(TrainingStopped) as stopped:
+        train(params, shards=shards, root=tmp_path)  # the signal arrives during epoch 2's first step
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the defaults are back
+    assert stopped.value.exit_code == 128 + getattr(signal, signum)
+    assert f"stopped by {signum} after epoch 2, step 1" in str(stopped.value) and "resume" in str(stopped.value)
+    state = json.loads((Path(params.paths.checkpoints) / checkpoint.LAST_EPOCH / checkpoint.STATE).read_text())
+    assert (state["epoch"], state["progress"]["steps"]) == (1, 1)
+    _, [run] = all_runs(params)
+    assert run.info.status == "KILLED"
+    assert not Path(params.paths.model).exists()
+
+    train(params, shards=shards, root=tmp_path)
+    assert "resuming at epoch 2, step 2" in capsys.readouterr().out
+    assert_same_weights(trained_weights(params.paths.model), uninterrupted)
+    assert history_epochs(params.paths.history) == [1, 2, 3]
+    _, [run] = all_runs(params)
+    assert run.info.status == "FINISHED"
+
+
+def tiny_data_examples(tiny_data) -> int:
+    from colorizer.data import shards as shard_format
+
+    return shard_format.read_meta(Path(tiny_data.paths.shards))["splits"]["train"]["examples"]

@@ -56,7 +56,9 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
         progress.advance(len(batch["L"]))
 
     # The one place the test split is read (tests/training/test_test_split_read_once.py).
-    result = score_split(model, shards, "test", params.metrics.threshold, params.evaluate.batch_size, each_batch)
+    shard_format.check(shards, ("test",))
+    with shard_format.reading(shards, ("test",)):
+        result = score_split(model, shards, "test", params.metrics.threshold, params.evaluate.batch_size, each_batch)
     progress.done()
     result["threshold"] = params.metrics.threshold
     atomic.write_json(paths.eval_metrics, result)

@@ -143,4 +143,4 @@ def _materialise(ref: _TensorRef, buffers: dict, path: Path, name: str) -> np.nd
     item = flat.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(flat[ref.offset:], ref.size, tuple(s * item for s in ref.stride),
                                            writeable=False)
-    return np.ascontiguousarray(view)
+    return np.array(view, order="C")  # a copy (ascontiguousarray would make a scalar 1-d)

@@ -27,6 +27,7 @@ import numpy as np
 
 from colorizer.core import atomic
 from colorizer.core.config import DataParams
+from colorizer.core.errors import UserError
 from colorizer.core.parallel import process_pool
 from colorizer.core.progress import Progress
 from colorizer.data import raw as raw_format
@@ -57,6 +58,7 @@ def resize(data: DataParams, raw: Path, out: Path, report_path: Path) -> dict:
         for split in SPLITS:  # train, val, test: each compared with the ones before it
             rows = [r for r in manifest if r["split"] == split]
             result = _resize_split(pool, rows, raw, staging, split, data, earlier)
+            _require_images_left(result, split, len(rows), data)
             counts[split] = len(result.kept)
             skipped += result.problems + result.colourless
             near_duplicates += result.near_duplicates
@@ -69,6 +71,16 @@ def resize(data: DataParams, raw: Path, out: Path, report_path: Path) -> dict:
         atomic.write_json(staging / resized_format.DATA_REPORT, report)
     atomic.write_json(report_path, report)
     return report
+
+
+def _require_images_left(result, split: str, total: int, data: DataParams) -> None:
+    """A split that filtering emptied stops here, saying why, not two stages later."""
+    if not result.kept:
+        raise UserError(
+            f"resize: the {split} split has no images left of its {total}: {len(result.problems)} unreadable, "
+            f"{len(result.colourless)} colourless (data.min_colour_spread {data.min_colour_spread:g}), "
+            f"{len(result.near_duplicates)} near duplicates of earlier splits (data.near_duplicate_bits "
+            f"{data.near_duplicate_bits}); add images or relax those params")
 
 
 class EarlierSplits:

@@ -1,7 +1,8 @@
-"""Per-epoch resume state of `train`, so a killed run continues where it stopped.
+"""Resume state of `train`, so a killed or stopped run continues where it stopped.
 
-After every epoch the model's weights, the optimizer's state, the epoch
-count, the history so far and the MLflow run id are written to
+After every epoch, and when a signal stops training mid-epoch (`stopping.py`: then
+with the steps done and their metric sums), the model's weights, the optimizer's
+state, the epoch count, the history so far and the MLflow run id are written to
 `paths.checkpoints`, atomically. A re-run with the same params, shards and
 training code resumes from the last completed epoch; anything else, or
 `train.resume: false`, starts fresh. The state is removed once training ends.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -57,10 +58,20 @@ class CheckpointFolderError(UserError, RuntimeError):
 
 
 @dataclass
+class EpochProgress:
+    """How far into an epoch a stopped run got: steps trained, their metric sums, seconds spent."""
+
+    steps: int = 0
+    totals: list = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
+    seconds: float = 0.0
+
+
+@dataclass
 class Resumable:
     epoch: int  # epochs completed
     run_id: str
     history: list[dict]
+    progress: EpochProgress  # into the next epoch (no steps: resume at its start)
 
 
 def claim(folder: Path) -> None:
@@ -160,21 +171,26 @@ def load(folder: Path, expected: str, model: keras.Model, optimizer) -> Resumabl
     model.load_weights(state_dir / WEIGHTS)
     with np.load(state_dir / OPTIMIZER) as saved:
         optimizer.load_own_variables({key: saved[key] for key in saved.files})
-    print(f"train: resuming after epoch {state['epoch']} from {folder}", flush=True)
-    return Resumable(state["epoch"], state["run_id"], state["history"])
+    progress = EpochProgress(**state.get("progress", {}))
+    where = f"at epoch {state['epoch'] + 1}, step {progress.steps + 1}" if progress.steps else f"after epoch {state['epoch']}"
+    print(f"train: resuming {where} from {folder}", flush=True)
+    return Resumable(state["epoch"], state["run_id"], state["history"], progress)
 
 
 class Checkpointer:
-    """Writes the resume state after every epoch, atomically (a folder swapped into place)."""
+    """Writes the resume state after every epoch (or part of one), atomically (a folder swapped into place)."""
 
     def __init__(self, folder: Path, fingerprint_: str, run_id: str):
         self.folder, self.fingerprint, self.run_id = Path(folder), fingerprint_, run_id
 
-    def save(self, epochs_done: int, model: keras.Model, optimizer, history: list[dict]) -> None:
+    def save(self, epochs_done: int, model: keras.Model, optimizer, history: list[dict],
+             progress: EpochProgress | None = None) -> None:
+        """After `epochs_done` epochs, and `progress` into the next one (a run stopped mid-epoch)."""
         with atomic.output_dir(self.folder / LAST_EPOCH) as staging:
             model.save_weights(staging / WEIGHTS)
             store: dict = {}
             optimizer.save_own_variables(store)
             np.savez(staging / OPTIMIZER, **store)
-            state = {"fingerprint": self.fingerprint, "epoch": epochs_done, "run_id": self.run_id, "history": history}
+            state = {"fingerprint": self.fingerprint, "epoch": epochs_done, "run_id": self.run_id, "history": history,
+                     "progress": asdict(progress or EpochProgress())}
             (staging / STATE).write_text(json.dumps(state, indent=2))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import signal
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from colorizer.tracking.tracker import (
     ORIGIN_TAG,
     Tracker,
 )
-from colorizer.training import checkpoint, distribute
+from colorizer.training import checkpoint, distribute, stopping
 from colorizer.training.optimizer import make_optimizer
 
 HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accuracy", "seconds")
@@ -45,6 +46,7 @@ HISTORY_FIELDS = ("epoch", "train_mse", "val_mse", "train_accuracy", "val_accura
 # under "samples/" so that it shares the chart view's `samples` section with evaluate's "samples/test".
 SAMPLES_KEY = "samples/epoch"
 DECODING_TABLE = "decoding/prior_correction_val.json"  # the validation frontier `model.prior_correction: auto` chose from
+READ_SPLITS = ("train", "val")  # never the test split: only evaluate reads it
 
 
 def train(params: Params, shards: Path, root: Path) -> dict | None:
@@ -59,6 +61,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     keras.utils.set_random_seed(params.train.seed)
     meta = shard_format.read_meta(shards)
     _check_shards_per_worker(meta, devices)
+    shard_format.check(shards, READ_SPLITS)  # a damaged shard named now, not hours into training
     steps = math.ceil(meta["splits"]["train"]["examples"] / (config.batch_size * devices.replicas))
     model, optimizer, step = _training_setup(params, meta, shards, devices, steps)
     validate = _validation(model, params.metrics.threshold)
@@ -72,18 +75,14 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
         saver = checkpoint.Checkpointer(folder, key, tracker.run_id)
 
     started = time.monotonic()
+    stop = stopping.StopRequest()
     try:
-        for epoch in range(resumed.epoch if resumed else 0, config.epochs):
-            # Each epoch's batches depend on (seed, epoch) alone, so a resumed run sees the same data.
-            batches = iter(_distributed_training_data(devices, shards, params, epoch))
-            row = _one_epoch(epoch, step, batches, steps, validate, shards, params)
-            row["lr"] = _learning_rate(optimizer)
-            if devices.is_chief:
-                log.add(row, model)
-                saver.save(epoch + 1, model, optimizer, log.rows)
+        with stop.installed(), shard_format.reading(shards, READ_SPLITS):
+            _epochs(params, devices, shards, step, steps, validate, resumed, stop, model, optimizer, log, saver)
     except BaseException as err:
         if tracker:  # a SIGKILL gets here never: the next attempt closes that run (_start_tracking)
-            tracker.finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            stopped = isinstance(err, (KeyboardInterrupt, stopping.TrainingStopped))
+            tracker.finish("KILLED" if stopped else "FAILED")
         raise
     if not devices.is_chief:
         return None
@@ -114,11 +113,55 @@ def _training_setup(params: Params, meta: dict, shards: Path, devices, steps: in
     return model, optimizer, _train_step(devices.strategy, model, optimizer, loss, params, devices.replicas)
 
 
-def _one_epoch(epoch: int, step, batches, steps: int, validate, shards: Path, params: Params) -> dict:
+def _epochs(params: Params, devices, shards: Path, step, steps: int, validate, resumed, stop, model, optimizer,
+            log, saver) -> None:
+    """The epochs still to run, each checkpointed; on a stop request, a checkpoint of the steps so far."""
+    first_epoch, progress = (resumed.epoch, resumed.progress) if resumed else (0, checkpoint.EpochProgress())
+    for epoch in range(first_epoch, params.train.epochs):
+        if stop.requested:  # asked before this epoch's first step: the last checkpoint stands
+            raise _stopped(stop, epoch, progress, saver)
+        # Each epoch's batches depend on (seed, epoch) alone, so a resumed run sees the same data; one
+        # stopped within the epoch skips the batches it already trained on.
+        batches = iter(_distributed_training_data(devices, shards, params, epoch, skip=progress.steps))
+        progress = _steps(step, batches, steps, progress, stop, alone=devices.workers == 1)
+        if progress.steps < steps:
+            if devices.is_chief:
+                saver.save(epoch, model, optimizer, log.rows, progress)
+            raise _stopped(stop, epoch, progress, saver)
+        row = _finish_epoch(epoch, progress, validate, shards, params)
+        row["lr"] = _learning_rate(optimizer)
+        progress = checkpoint.EpochProgress()
+        if devices.is_chief:
+            log.add(row, model)
+            saver.save(epoch + 1, model, optimizer, log.rows)
+
+
+def _steps(step, batches, steps: int, progress, stop, alone: bool):
+    """Train until the epoch's last step, or a stop request: after the step under way when this
+    process is `alone`, else after the next one, in which every worker learns of it (all stop
+    at the same step)."""
+    totals, done, started = np.asarray(progress.totals, np.float64), progress.steps, time.monotonic()
+    while done < steps:
+        out = np.asarray(step(batches, stop.requested_tensor()), np.float64)
+        totals, done = totals + out[:-1], done + 1
+        if out[-1] > 0 or (alone and stop.requested):
+            stop.signum = stop.signum or signal.SIGTERM  # another worker was asked
+            break
+    return checkpoint.EpochProgress(done, totals.tolist(), progress.seconds + time.monotonic() - started)
+
+
+def _stopped(stop, epoch: int, progress, saver) -> stopping.TrainingStopped:
+    where = f"epoch {epoch + 1}, step {progress.steps}" if progress.steps else f"epoch {epoch}"
+    folder = saver.folder if saver else "the checkpoint folder"
+    return stopping.TrainingStopped(
+        f"stopped by {stop.name} after {where}, checkpoint saved in {folder}; run `dvc repro` "
+        "(or python stages/train.py) again to resume from there", stop.signum)
+
+
+def _finish_epoch(epoch: int, progress, validate, shards: Path, params: Params) -> dict:
     started = time.monotonic()
-    totals = sum(np.asarray(step(batches), np.float64) for _ in range(steps))
     val = validate(dataset.evaluation(shards, "val", params.train.batch_size))
-    row = _history_row(epoch, totals, val, time.monotonic() - started)
+    row = _history_row(epoch, np.asarray(progress.totals), val, progress.seconds + time.monotonic() - started)
     print(_epoch_line(row, params.train.epochs), flush=True)
     return row
 
@@ -168,7 +211,7 @@ def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: i
     threshold = params.metrics.threshold
     scene_weight = params.train.scene_weight
 
-    def replica_step(x, y, label):
+    def replica_step(x, y, label, stop):
         with tf.GradientTape() as tape:
             output = model(x, training=True)
             colour, scene = split_scene(model, output)
@@ -180,15 +223,16 @@ def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: i
             scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
         gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return tf.stack([tf.reduce_sum(per_image), *_image_metric_sums(y, output, threshold)])
+        return tf.stack([tf.reduce_sum(per_image), *_image_metric_sums(y, output, threshold), stop])
 
     if params.train.jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
-    def step(iterator):
-        batch = next(iterator)  # (x, y, label)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=batch), axis=None)
+    def step(iterator, stop=tf.constant(0.0)):
+        """-> the sums, then the workers' stop requests summed (> 0: every worker stops after this step)."""
+        x, y, label = next(iterator)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(x, y, label, stop)), axis=None)
 
     return step
 
@@ -215,14 +259,15 @@ def _validation(model, threshold: float):
     return validate
 
 
-def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params, epoch: int):
+def _distributed_training_data(devices: distribute.Devices, shards: Path, params: Params, epoch: int, skip: int = 0):
+    """The epoch's batches, less the first `skip` (already trained on before a stop)."""
     config = params.train
 
     def per_worker(context: tf.distribute.InputContext):
         return dataset.training(
             shards, config.batch_size, config.shuffle_buffer, config.flip, params.train.seed, epoch,
             worker=(context.input_pipeline_id, context.num_input_pipelines), labels=True,
-        )
+        ).skip(skip)
 
     return devices.strategy.distribute_datasets_from_function(per_worker)
 

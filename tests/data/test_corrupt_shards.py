@@ -1,0 +1,73 @@
+"""A shard damaged on disk (a disk error, a copy by hand) is named, with how to restore it,
+before training or evaluation spends time on it, and if it breaks while they read it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from colorizer.data import shards as shard_format
+from colorizer.data import tfrecords
+
+
+@pytest.fixture
+def shards(tmp_path, tiny_data):
+    """A writable copy of the session's tiny shards."""
+    copy = tmp_path / "shards"
+    shutil.copytree(tiny_data.paths.shards, copy)
+    return copy
+
+
+def first_train_file(shards: Path) -> Path:
+    return Path(shard_format.split_files(shards, "train")[0][0])
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_whole_shards_check_clean_and_count_their_records(shards):
+    files, examples, _ = shard_format.split_files(shards, "train")
+    assert sum(tfrecords.check_file(name)[0] for name in files) == examples
+    assert all(tfrecords.check_file(name)[1] is None for name in files)
+    shard_format.check(shards, ("train", "val", "test"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: flip_byte(p, 2000), "fails its checksum"),
+    (lambda p: flip_byte(p, 1), "bad length checksum"),
+    (lambda p: p.write_bytes(p.read_bytes()[:-100]), "truncated: record"),
+    (lambda p: p.unlink(), "missing"),
+])
+def test_a_damaged_shard_is_named_with_how_to_restore_it(shards, damage, message):
+    path = first_train_file(shards)
+    damage(path)
+    with pytest.raises(shard_format.CorruptShard) as err:
+        shard_format.check(shards, ("train",))
+    text = str(err.value)
+    assert text.startswith(f"{path}: ") and message in text
+    assert "dvc checkout" in text and "dvc repro -f -s shard" in text
+
+
+def test_train_refuses_a_damaged_shard_before_training(train_params, shards, tmp_path):
+    from colorizer.training.train import train
+
+    flip_byte(first_train_file(shards), 3000)
+    with pytest.raises(shard_format.CorruptShard, match="train-00000-of-00002.tfrecord: corrupt"):
+        train(train_params(), shards=shards, root=tmp_path)
+
+
+def test_a_shard_damaged_while_it_is_read_is_named(shards):
+    """TensorFlow's own reader fails with `corrupted record at N` and no file name: it is named here."""
+    import tensorflow as tf
+
+    path = first_train_file(shards)
+    flip_byte(path, 3000)
+    with pytest.raises(shard_format.CorruptShard, match=f"{path.name}: corrupt.*dvc checkout"):
+        with shard_format.reading(shards, ("train",)):
+            for _ in tf.data.TFRecordDataset([str(path)]):
+                pass
