@@ -11,7 +11,49 @@ import contextlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+
+WRITING = "colorizer_writing"  # the attribute naming, on an error, the output it interrupted
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The output an error interrupted: its path, what had been written of it, the space left then."""
+
+    path: Path
+    written: int
+    free: int
+
+
+@contextlib.contextmanager
+def writing(final: Path, partial: Path | None = None):
+    """Tag an error raised in the block with the output being written (the innermost wins), so
+    that an error that does not name its file (a full disk in a worker process) can be told."""
+    try:
+        yield
+    except BaseException as err:
+        if not hasattr(err, WRITING):
+            try:
+                setattr(err, WRITING, Interrupted(Path(final), _size(partial), _free(Path(final))))
+            except AttributeError:  # an exception type without a __dict__
+                pass
+        raise
+
+
+def _size(path: Path | None) -> int:
+    if path is None or not path.exists():
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _free(path: Path) -> int:
+    folder = path.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 @contextlib.contextmanager
@@ -21,7 +63,8 @@ def output_dir(final: str | Path):
     shutil.rmtree(partial, ignore_errors=True)  # left over from a killed run
     partial.mkdir(parents=True)
     try:
-        yield partial
+        with writing(final, partial):  # before the clean-up, to see what had been written
+            yield partial
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -34,7 +77,7 @@ def output_file(final: str | Path, mode: str = "w"):
     final = Path(final)
     partial = partial_path(final)
     try:
-        with open(partial, mode) as handle:
+        with writing(final, partial), open(partial, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class UserError(Exception):
@@ -23,4 +26,44 @@ def run_stage(main: Callable[[], None]) -> int:
     except UserError as err:
         print(f"{name}: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:
+        full = disk_full(err)
+        if full is None:
+            raise
+        print(f"{name}: {full}", file=sys.stderr)
+        return 1
     return 0
+
+
+def disk_full(err: BaseException) -> str | None:
+    """One line for an error that a full disk (or quota) caused anywhere in its chain: the output
+    it was writing (`atomic.writing`, else the error's own file), how much of it was written and
+    the space left; None for any other error."""
+    from colorizer.core.atomic import WRITING
+
+    chain = _chain(err)
+    if not any(isinstance(e, OSError) and e.errno in _FULL or "No space left on device" in str(e) for e in chain):
+        return None
+    interrupted = next((getattr(e, WRITING) for e in chain if hasattr(e, WRITING)), None)
+    if interrupted is None:
+        path = next((e.filename for e in chain if getattr(e, "filename", None)), None)
+        return f"no space left on device writing {path or 'its output'}; free some space and run it again"
+    return (f"no space left on device writing {interrupted.path} ({_size(interrupted.written)} written, "
+            f"{_size(interrupted.free)} left on its file system): it needs more than that, free some space and run it "
+            "again (nothing it wrote passes for complete)")
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    chain = []
+    while err is not None and all(err is not e for e in chain):
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""

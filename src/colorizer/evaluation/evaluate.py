@@ -61,7 +61,6 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
         result = score_split(model, shards, "test", params.metrics.threshold, params.evaluate.batch_size, each_batch)
     progress.done()
     result["threshold"] = params.metrics.threshold
-    atomic.write_json(paths.eval_metrics, result)
 
     fixed = picker.result()
     image = samples.grid(fixed, {"predicted": fixed.predict(model)}, title="(test)")
@@ -71,6 +70,7 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     card = model_card.card(params, shards, root, test=result)
     with atomic.output_file(paths.model_card) as handle:
         handle.write(card)
+    atomic.write_json(paths.eval_metrics, result)  # last: metrics that exist belong to a finished evaluate
     _open_run(tracker, params, run_id, run_exists)
     _log(tracker, result, image, params.train.epochs, card, paths.eval_metrics)
     return result

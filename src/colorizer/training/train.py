@@ -79,20 +79,20 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     try:
         with stop.installed(), shard_format.reading(shards, READ_SPLITS):
             _epochs(params, devices, shards, step, steps, validate, resumed, stop, model, optimizer, log, saver)
+        if not devices.is_chief:
+            return None
+        summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
+        chosen = _choose_prior_correction(params, model, shards, tracker)
+        if chosen is not None:
+            # val_accuracy is the last epoch's, decoded without correction; these are the model as saved.
+            summary["prior_correction"] = chosen["prior_correction"]
+            summary.update({f"val_{key}_decoded": chosen[key] for key in ("accuracy", "psnr", "colorfulness_ratio")})
+        _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     except BaseException as err:
         if tracker:  # a SIGKILL gets here never: the next attempt closes that run (_start_tracking)
             stopped = isinstance(err, (KeyboardInterrupt, stopping.TrainingStopped))
             tracker.finish("KILLED" if stopped else "FAILED")
         raise
-    if not devices.is_chief:
-        return None
-    summary = _summary(model, log.rows, meta, time.monotonic() - started, resumed, devices)
-    chosen = _choose_prior_correction(params, model, shards, tracker)
-    if chosen is not None:
-        # val_accuracy is the last epoch's, decoded without correction; these are the model as saved.
-        summary["prior_correction"] = chosen["prior_correction"]
-        summary.update({f"val_{key}_decoded": chosen[key] for key in ("accuracy", "psnr", "colorfulness_ratio")})
-    _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
     tracker.report_failures()
     return summary
@@ -405,5 +405,10 @@ def _write_history(path: Path, rows: list[dict]) -> None:
 
 def _save_model(model: keras.Model, path: Path) -> None:
     partial = atomic.partial_path(path)
-    model.save(partial)
+    try:
+        with atomic.writing(path):
+            model.save(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     atomic.replace_path(partial, path)
