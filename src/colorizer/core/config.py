@@ -115,6 +115,8 @@ class ModelParams:
     backbone_role: str
     backbone_size: int
     backbone_tune: int
+    backbone_vector: str
+    backbone_dropout: float
     temperature: float
     prior_correction: float | str  # a strength, or "auto": chosen on validation after training
     output_stride: int
@@ -148,6 +150,9 @@ class ModelParams:
         _require(self.backbone_size == 0 or self.backbone_role == "global", "model.backbone_size",
                  "must be 0 with model.backbone_role encoder (its feature maps feed the decoder at the training size)")
         _require_range(self.backbone_tune, "model.backbone_tune", 0, BACKBONE_BLOCKS)
+        _require_choice(self.backbone_vector, "model.backbone_vector", ("pooled", "classes"))
+        _require(0 <= self.backbone_dropout < 1, "model.backbone_dropout",
+                 f"must be in [0, 1), got {self.backbone_dropout}")
 
 
 # Largest batch (train and evaluate): beyond it a batch of 224x224 examples no longer fits

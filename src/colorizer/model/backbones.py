@@ -23,12 +23,13 @@ NAME = "efficientnet_lite0"
 BLOCKS = sum(stage[0] for stage in efficientnet_lite.STAGES)  # 16 MBConv blocks
 
 
-def pretrained_features(gray, backbone: str, size: int, tune: int):
-    """(feature maps at 1/2, 1/4, 1/8, 1/16, 1/32 of `size`, pooled vector) of the gray input
-    (model units, L/50 - 1) seen by the ImageNet-pretrained `backbone`."""
+def pretrained_features(gray, backbone: str, size: int, tune: int, vector: str = "pooled"):
+    """(feature maps at 1/2, 1/4, 1/8, 1/16, 1/32 of `size`, scene vector) of the gray input
+    (model units, L/50 - 1) seen by the ImageNet-pretrained `backbone`. The scene vector:
+    `pooled`, its 1280 pooled features; `classes`, its 1000 ImageNet class probabilities."""
     if backbone != NAME:
         raise ValueError(f"model.backbone: unknown backbone {backbone!r}; known: none, {NAME}")
-    net = efficientnet_lite.build(size, name=NAME)
+    net = efficientnet_lite.build(size, with_classes=vector == "classes", name=NAME)
     efficientnet_lite.load_imagenet_weights(net)
     _freeze_all_but_last(net, tune)
     rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
@@ -37,8 +38,10 @@ def pretrained_features(gray, backbone: str, size: int, tune: int):
                            / efficientnet_lite.INPUT_STD, name="backbone_input_scale")(rgb)
     if size != gray.shape[1]:
         rgb = layers.Resizing(size, size, interpolation="bilinear", name="backbone_resize")(rgb)
-    *pyramid, pooled = net(rgb, training=False)
-    return pyramid, pooled
+    outputs = net(rgb, training=False)
+    if vector == "classes":
+        return outputs[:-2], layers.Softmax(name="imagenet_classes")(outputs[-1])
+    return outputs[:-1], outputs[-1]
 
 
 def _freeze_all_but_last(net: keras.Model, tune: int) -> None:

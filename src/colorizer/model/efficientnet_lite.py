@@ -74,11 +74,13 @@ def checked_state_dict() -> dict[str, np.ndarray]:
     return read_state_dict(path)
 
 
-def build(image_size: int, include_top: bool = False, name: str = "efficientnet_lite0") -> keras.Model:
+def build(image_size: int, include_top: bool = False, with_classes: bool = False,
+          name: str = "efficientnet_lite0") -> keras.Model:
     """The network on (image_size, image_size, 3) inputs, without weights.
 
     include_top: -> ImageNet logits (1000). Otherwise -> [feature maps at 1/2, 1/4, 1/8, 1/16,
-    1/32 (the head's 1280 channels at the last), the global-average-pooled head (1280)]."""
+    1/32 (the head's 1280 channels at the last), the global-average-pooled head (1280)], and
+    with `with_classes` the ImageNet logits after them."""
     inputs = keras.Input((image_size, image_size, 3), name=f"{name}_input")
     x = layers.Conv2D(STEM, 3, strides=2, padding="same", activation="relu6", name="stem_conv")(inputs)
     features, block = [], 0
@@ -91,8 +93,9 @@ def build(image_size: int, include_top: bool = False, name: str = "efficientnet_
     x = layers.Conv2D(HEAD, 1, activation="relu6", name="head_conv")(x)
     features.append(x)
     pooled = layers.GlobalAveragePooling2D(name="head_pool")(x)
-    if include_top:
-        return keras.Model(inputs, layers.Dense(CLASSES, name="classifier")(pooled), name=name)
+    if include_top or with_classes:
+        logits = layers.Dense(CLASSES, name="classifier")(pooled)
+        return keras.Model(inputs, logits if include_top else [*features, pooled, logits], name=name)
     return keras.Model(inputs, [*features, pooled], name=name)
 
 

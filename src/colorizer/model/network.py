@@ -184,8 +184,11 @@ def _encoder_and_scene(conv, gray, config: ModelParams):
         x = layers.GlobalAveragePooling2D(name="global_pool")(x)
         return features, skips, layers.Dense(config.width * 4, activation="relu", name="global_dense")(x)
     size = config.backbone_size or gray.shape[1]
-    pyramid, pooled = backbones.pretrained_features(gray, config.backbone, size, config.backbone_tune)
-    scene = layers.Dense(config.width * 4, activation="relu", name="global_dense")(pooled)
+    pyramid, vector = backbones.pretrained_features(gray, config.backbone, size, config.backbone_tune,
+                                                    config.backbone_vector)
+    if config.backbone_dropout:
+        vector = layers.Dropout(config.backbone_dropout, name="backbone_dropout")(vector)
+    scene = layers.Dense(config.width * 4, activation="relu", name="global_dense")(vector)
     if config.backbone_role == "encoder":
         return pyramid[-1], [gray, *pyramid[:-1]], scene
     return (*_encoder(conv, gray, config.width), scene)
