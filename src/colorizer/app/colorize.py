@@ -110,7 +110,11 @@ def _compare_name(target: Path) -> Path:
 
 
 def check_outputs(plan: list[Output], out: Path, overwrite: bool) -> None:
-    """Refuse, before any work, to write over an input, or over an existing output without --overwrite."""
+    """Refuse, before any work, to write over an input, over an existing output without
+    --overwrite, or (even with it) over a file in a folder of input photos: there it may be
+    a photo of the user's own, whatever way (a link, `..`) --out leads there."""
+    if out.exists() and not out.is_dir():
+        raise Refused(f"--out {out} is a file, not a folder; name a folder (it is created if missing)")
     sources = {_identity(o.source): o.source for o in plan}
     targets = [out / t for o in plan for t in (o.target, o.compare) if t is not None]
     for target in targets:
@@ -121,6 +125,12 @@ def check_outputs(plan: list[Output], out: Path, overwrite: bool) -> None:
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise Refused(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them, or choose another --out")
+    input_folders = {os.path.dirname(identity) for identity in sources}
+    for target in existing:
+        if os.path.dirname(_identity(target)) in input_folders:
+            raise Refused(f"{target} exists in a folder of input photos ({os.path.realpath(target.parent)}): "
+                          "--overwrite replaces earlier outputs, never a photo beside the inputs; choose an "
+                          "--out folder apart from them")
 
 
 def _identity(path: Path) -> str:
@@ -189,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:  # a missing, unsafe or malformed model file: one line, no traceback
         print(f"colorize: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001  MLflow's errors for an unknown run or model: one line too
+        if type(err).__name__ != "MlflowException":
+            raise
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"colorize: --model {args.model}: not found or not readable in the MLflow store ({first})", file=sys.stderr)
+        return 2
     _print_renamed(inputs, plan, out)
     written, failures = _run(model, plan, out, args)
     print(f"colorize: {written} of {len(plan)} photos written to {out}/", file=sys.stderr)
@@ -214,7 +230,7 @@ def _run(model, plan: list[Output], out: Path, args) -> tuple[int, list[tuple[Pa
         for output in plan[start : start + args.batch_size]:
             try:
                 data = read_regular_file(output.source, max_bytes)
-                batch.append((Photo(output.source, np.asarray(decode_rgb(data, args.max_pixels))), output))
+                batch.append((Photo(output.source, np.asarray(decode_rgb(data, args.max_pixels, limit="--max-pixels"))), output))
             except (BadImage, OSError) as err:
                 failures.append((output.source, str(err)))
         if batch:

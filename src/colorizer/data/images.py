@@ -36,20 +36,20 @@ class ImageInfo:
     mode: str
 
 
-def probe(data: bytes, max_pixels: int) -> ImageInfo:
+def probe(data: bytes, max_pixels: int, limit: str = "data.max_pixels") -> ImageInfo:
     """Read only the header: format, size, mode. Raises BadImage with the reason."""
-    image = _open(data, max_pixels)
+    image = _open(data, max_pixels, limit)
     return ImageInfo(image.format or "unknown", image.width, image.height, image.mode)
 
 
-def decode_rgb(data: bytes, max_pixels: int, target: int | None = None) -> Image.Image:
+def decode_rgb(data: bytes, max_pixels: int, target: int | None = None, limit: str = "data.max_pixels") -> Image.Image:
     """Decode to an upright RGB image.
 
     `target` lets JPEG decoding downscale in the DCT domain ("draft" mode) to
     the smallest power-of-two reduction that still covers `target` on both sides,
     which makes large photos several times cheaper to decode.
     """
-    image = _open(data, max_pixels)
+    image = _open(data, max_pixels, limit)
     if target and image.format == "JPEG":
         image.draft("RGB", (target, target))
     try:
@@ -98,7 +98,8 @@ def colour_spread(pixels: np.ndarray) -> float:
     return float(np.add.reduce(spread, axis=None, dtype=np.uint64)) / spread.size
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int, limit: str) -> Image.Image:
+    """`limit`: what the user sets `max_pixels` with, as messages name it."""
     if not data:
         raise BadImage("empty file (0 bytes)")
     # PIL's own guard (an error at twice this many pixels) backs up the check below.
@@ -110,13 +111,13 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         raise BadImage("not an image (format not recognised)") from None
     except Image.DecompressionBombError as err:
-        raise BadImage(f"refused as a decompression bomb (data.max_pixels is {max_pixels:,}): {err}") from None
+        raise BadImage(f"refused as a decompression bomb ({limit} is {max_pixels:,}): {err}") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise BadImage(f"unreadable image header: {err}") from None
     pixels = image.width * image.height
     if pixels > max_pixels:
         raise BadImage(
-            f"{image.width}x{image.height} = {pixels:,} pixels exceeds data.max_pixels ({max_pixels:,}); "
+            f"{image.width}x{image.height} = {pixels:,} pixels exceeds {limit} ({max_pixels:,}); "
             "refused as a possible decompression bomb"
         )
     if min(image.width, image.height) < MIN_SIDE:

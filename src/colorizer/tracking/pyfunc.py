@@ -76,7 +76,7 @@ def decode_request(model_input: pd.DataFrame, budget: int) -> list[np.ndarray]:
         try:
             data = base64.b64decode(text)
             # The decompression-bomb limit first; the request's own budget, with its own message, below.
-            info = probe(data, max(budget, DEFAULT_MAX_PIXELS))
+            info = probe(data, max(budget, DEFAULT_MAX_PIXELS), limit="the server's image size limit")
         except (binascii.Error, TypeError, ValueError) as err:  # BadImage is a ValueError
             raise _bad_request(f"image {row}: {err if isinstance(err, BadImage) else f'not base64 ({err})'}") from None
         total += info.width * info.height
@@ -87,7 +87,7 @@ def decode_request(model_input: pd.DataFrame, budget: int) -> list[np.ndarray]:
             )
         files.append(data)
     try:
-        return [np.asarray(decode_rgb(data, budget)) for data in files]
+        return [np.asarray(decode_rgb(data, budget, limit=MAX_PIXELS_ENV)) for data in files]
     except BadImage as err:
         raise _bad_request(f"cannot decode an image: {err}") from None
 
