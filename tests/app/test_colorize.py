@@ -148,6 +148,40 @@ def test_existing_outputs_need_overwrite(model_file, tmp_path, capsys):
     assert Image.open(out / "x.png").size == (40, 30)
 
 
+def test_overwrite_never_replaces_a_photo_beside_the_inputs_even_through_a_link(model_file, tmp_path, capsys):
+    album = tmp_path / "album"
+    photo = write_photo(album / "x.jpg", seed=6)
+    sibling = write_photo(album / "x.png", seed=7)  # not an input: only x.jpg is given
+    before = sibling.read_bytes()
+    (tmp_path / "link").symlink_to(album)
+    for out in (tmp_path / "link", album):
+        assert main([str(photo), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 2
+        assert sibling.read_bytes() == before
+        assert "exists in a folder of input photos" in capsys.readouterr().err
+    # A new file there is no one's photo: writing beside the inputs stays allowed.
+    sibling.unlink()
+    assert main([str(photo), "--model", str(model_file), "--out", str(tmp_path / "link")]) == 0
+
+
+def test_out_naming_a_file_and_an_unknown_mlflow_model_are_one_line(model_file, tmp_path, capsys, monkeypatch):
+    photo = write_photo(tmp_path / "x.jpg", seed=8)
+    (tmp_path / "taken").write_text("a file")
+    assert main([str(photo), "--model", str(model_file), "--out", str(tmp_path / "taken")]) == 2
+    assert "--out " in capsys.readouterr().err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert main([str(photo), "--model", "runs:/0123456789abcdef/model", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("colorize:")]  # (MLflow logs its store's set-up)
+    assert "Traceback" not in err and len(ours) == 1 and "--model runs:/0123456789abcdef/model: not found" in ours[0]
+
+
+def test_the_pixel_limit_is_named_as_the_option_that_sets_it(model_file, tmp_path, capsys):
+    photo = write_photo(tmp_path / "x.jpg", seed=9)
+    assert main([str(photo), "--model", str(model_file), "--out", str(tmp_path / "o"), "--max-pixels", "100"]) == 1
+    err = capsys.readouterr().err
+    assert "--max-pixels" in err and "data.max_pixels" not in err
+
+
 @pytest.mark.parametrize("option", [["--batch-size", "-1"], ["--batch-size", "0"], ["--max-pixels", "0"],
                                     ["--batch-size", "two"]])
 def test_bad_options_are_refused_by_the_parser(model_file, tmp_path, option, capsys):

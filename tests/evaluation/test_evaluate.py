@@ -63,13 +63,23 @@ def test_evaluate_with_the_store_moved_away_says_so_before_scoring_and_logs_to_a
     result, before_scoring = evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root)
     assert f"MLflow run {lost} (named by {params.paths.run_info}) is not in the store" in before_scoring
     assert "did not exist until this stage opened it" in before_scoring
-    assert f"new MLflow run tagged {ORIGIN_TAG}={lost}" in before_scoring
+    assert f"the model into a new MLflow run, tagged {ORIGIN_TAG}={lost}" in before_scoring
 
     [run] = runs_in(params, root)
     assert run.info.run_id != lost and run.data.tags[ORIGIN_TAG] == lost
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/accuracy"] == pytest.approx(result["accuracy"])
     assert json.loads(Path(params.paths.eval_metrics).read_text())["accuracy"] == pytest.approx(result["accuracy"])
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{moved}")  # servable from the stand-in run, as the lost one was
+    served = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert served.metadata.run_id == run.info.run_id
+
+    # A forced re-run (dvc repro -f -s evaluate) logs into that same stand-in run, not yet another one.
+    _, again = evaluate_noting_output_before_scoring(monkeypatch, capsys, params, tiny_data, root)
+    assert f"the MLflow run {run.info.run_id} an earlier evaluate made for it" in again
+    assert [r.info.run_id for r in runs_in(params, root)] == [run.info.run_id]
 
 
 def test_evaluate_with_the_run_deleted_from_the_store_names_it(trained, tiny_data, monkeypatch, capsys):

@@ -56,14 +56,18 @@ def test_clear_leaves_a_folder_without_the_marker_alone(tmp_path):
     assert (folder / checkpoint.STATE).exists()
 
 
-def test_a_folder_with_only_the_earlier_flat_layout_is_taken_over(tmp_path):
+@pytest.mark.parametrize("names", [[checkpoint.STATE], [checkpoint.STATE, checkpoint.WEIGHTS, checkpoint.OPTIMIZER],
+                                   [checkpoint.ATTEMPT], [checkpoint.LAST_EPOCH]])
+def test_files_named_like_trains_in_a_folder_without_its_marker_are_someone_elses(tmp_path, names):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    for name in (checkpoint.STATE, checkpoint.WEIGHTS, checkpoint.OPTIMIZER):
-        (folder / name).write_text("old")
-    checkpoint.claim(folder)
+    for name in names:
+        (folder / name).write_text("a user's own file")
+    with pytest.raises(checkpoint.CheckpointFolderError, match="holds files train did not write"):
+        checkpoint.claim(folder)
     checkpoint.clear(folder)
-    assert not folder.exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    assert all((folder / name).read_text() == "a user's own file" for name in names)
 
 
 def test_a_file_is_not_a_checkpoint_folder(tmp_path):

@@ -44,7 +44,7 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     tracker = Tracker(params.mlflow, root)
     tracker.check_reachable()
     run_id = json.loads(Path(paths.run_info).read_text())["run_id"]
-    run_exists = _check_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
+    stand_in = _stand_in_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
     model = load_model(paths.model)
     meta = shard_format.read_meta(shards)
 
@@ -71,25 +71,31 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     with atomic.output_file(paths.model_card) as handle:
         handle.write(card)
     atomic.write_json(paths.eval_metrics, result)  # last: metrics that exist belong to a finished evaluate
-    _open_run(tracker, params, run_id, run_exists)
+    _open_run(tracker, params, run_id, stand_in, fixed.gray_png(0))
     _log(tracker, result, image, params.train.epochs, card, paths.eval_metrics)
     return result
 
 
-def _check_run(tracker: Tracker, run_id: str, run_info: str) -> bool:
+def _stand_in_run(tracker: Tracker, run_id: str, run_info: str) -> str | None:
+    """None if the training run is in the store; else the run standing in for it: an earlier
+    evaluate's (so forced re-runs do not pile up new runs), or "" for a new one."""
     if tracker.has_run(run_id):
-        return True
-    print(f"evaluate: {tracker.missing_run(run_id, run_info)}; logging the test results into a new MLflow "
-          f"run tagged {ORIGIN_TAG}={run_id} (the model file is unaffected; it is not logged to that run)",
-          flush=True)
-    return False
+        return None
+    earlier = tracker.linked_run(run_id)
+    into = f"the MLflow run {earlier} an earlier evaluate made for it" if earlier else "a new MLflow run"
+    print(f"evaluate: {tracker.missing_run(run_id, run_info)}; logging the test results and the model into "
+          f"{into}, tagged {ORIGIN_TAG}={run_id}", flush=True)
+    return earlier or ""
 
 
-def _open_run(tracker: Tracker, params: Params, run_id: str, run_exists: bool) -> None:
-    if run_exists:
+def _open_run(tracker: Tracker, params: Params, run_id: str, stand_in: str | None, example_png: bytes) -> None:
+    if stand_in is None:
         tracker.resume(run_id)
+    elif stand_in:
+        tracker.resume(stand_in)
     else:
         tracker.start(params, tags={ORIGIN_TAG: run_id})
+        tracker.log_model(Path(params.paths.model), example_png, None)  # the lost run's model, so it can be served
 
 
 def score_split(model, shards: Path, split: str, threshold: float, batch_size: int, each_batch=None,

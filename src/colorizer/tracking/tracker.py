@@ -207,6 +207,15 @@ class Tracker:
             raise
         return run.info.lifecycle_stage != "deleted"
 
+    def linked_run(self, lost_run_id: str) -> str | None:
+        """The newest run tagged as standing in for `lost_run_id` (ORIGIN_TAG), if any."""
+        experiment_id = self.existing_experiment_id()
+        if experiment_id is None:
+            return None
+        found = self.client.search_runs([experiment_id], filter_string=f"tags.`{ORIGIN_TAG}` = '{lost_run_id}'",
+                                        order_by=["attributes.start_time DESC"], max_results=1)
+        return found[0].info.run_id if found else None
+
     def missing_run(self, run_id: str, named_by: str) -> str:
         """Why `run_id` (named by `named_by`) is not in this store, as far as it can tell."""
         why = f"MLflow run {run_id} (named by {named_by}) is not in the store {self.display_uri}"

@@ -41,11 +41,8 @@ STATE = "state.json"
 WEIGHTS = "weights.weights.h5"
 OPTIMIZER = "optimizer.npz"
 _SWAP_TEMPORARIES = (f".partial.{LAST_EPOCH}", f".old.{LAST_EPOCH}")  # atomic.output_dir's siblings
-# Everything train may delete in the folder: its own names, the atomic swap's temporaries,
-# and the flat layout of earlier versions (state, weights and optimizer at the top).
-OWN_NAMES = frozenset({
-    MARKER, ATTEMPT, LAST_EPOCH, *_SWAP_TEMPORARIES, STATE, WEIGHTS, OPTIMIZER,
-})
+# Everything train may delete in a folder holding its marker: its own names and the atomic swap's temporaries.
+OWN_NAMES = frozenset({MARKER, ATTEMPT, LAST_EPOCH, *_SWAP_TEMPORARIES})
 _MARKER_TEXT = "Resume state of the colorizer's `train` stage; train deletes this folder when training ends.\n"
 
 # The layers whose code decides the trained weights (not tracking: it only logs, nor app/prepare).
@@ -80,7 +77,9 @@ def claim(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise CheckpointFolderError(f"paths.checkpoints: {folder} is a file, not a folder")
     if folder.is_dir() and not (folder / MARKER).exists():
-        foreign = sorted(p.name for p in folder.iterdir() if p.name not in OWN_NAMES)
+        # Without the marker nothing in it is train's, whatever its name: files named like train's
+        # own (a user's state.json) are someone else's too.
+        foreign = sorted(p.name for p in folder.iterdir())
         if foreign:
             shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
             raise CheckpointFolderError(
@@ -112,8 +111,6 @@ def discard_state(folder: Path) -> None:
     folder = Path(folder)
     for name in (LAST_EPOCH, *_SWAP_TEMPORARIES):
         shutil.rmtree(folder / name, ignore_errors=True)
-    for name in (STATE, WEIGHTS, OPTIMIZER):
-        (folder / name).unlink(missing_ok=True)
 
 
 def record_attempt(folder: Path, run_id: str) -> None:
