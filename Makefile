@@ -6,15 +6,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 # cpu: tensorflow-cpu (small, fast to install). gpu: tensorflow[and-cuda], for NVIDIA GPUs.
 EXTRAS ?= cpu
-# uv installs the same pinned wheels as pip in about half the time (27-53 s vs 70-93 s here, bytecode
-# compiled too). Its cache (2.5 GB) lives in the venv for the install only: on the venv's filesystem
-# the installed files are hard links into it, not copies, and an interrupted install leaves nothing
-# in /tmp. It reads no pip configuration, so a machine that reaches packages only through a
-# pip-configured mirror falls back to pip by itself; INSTALLER=pip skips uv altogether.
+# requirements.lock pins every package with the sha256 of each of its files (requirements-gpu.lock
+# for EXTRAS=gpu): pip and uv both install in hash-checking mode, refusing any wheel that does not
+# match, and nothing beyond the lock (--no-deps). The project itself is installed editable, built
+# with the lock's setuptools (--no-build-isolation: no unpinned build environment).
+LOCK := requirements$(if $(filter gpu,$(EXTRAS)),-gpu,).lock
+# uv installs the same wheels as pip in about half the time, bytecode compiled too; pip installs uv
+# first, hash-checked, from the lock's uv entry. uv's cache (2.5 GB) lives in the venv for the
+# install only: on the venv's filesystem the installed files are hard links into it, not copies, and
+# an interrupted install leaves nothing in /tmp. It reads no pip configuration, so a machine that
+# reaches packages only through a pip-configured mirror falls back to pip by itself; INSTALLER=pip
+# skips uv altogether.
 INSTALLER ?= uv
-PIP_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS),test]"
-UV_INSTALL = $(BIN)/python -m pip install --quiet -c requirements.lock uv && \
-	$(BIN)/uv pip install --quiet --cache-dir $(VENV)/.uv-cache --python $(BIN)/python --compile-bytecode -c requirements.lock -e ".[$(EXTRAS),test]"
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK) && \
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+UV_ENTRY = awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' $(LOCK) > $(VENV)/uv-entry.lock
+UV_INSTALL = $(UV_ENTRY) && $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-entry.lock && \
+	$(BIN)/uv pip install --quiet --cache-dir $(VENV)/.uv-cache --python $(BIN)/python --compile-bytecode \
+	--require-hashes --no-deps -r $(LOCK) && \
+	$(BIN)/uv pip install --quiet --cache-dir $(VENV)/.uv-cache --python $(BIN)/python --no-deps --no-build-isolation -e .
 # uv compiles only the files it installs: after an interrupted install, the packages already in
 # place would stay uncompiled, and with PYTHONDONTWRITEBYTECODE=1 every import would compile them
 # again (import tensorflow 7.7 s instead of 3.9). compileall fills the gaps (3.6 s when none).
@@ -40,7 +50,7 @@ test: install
 install: $(STAMP)
 
 # Switching between EXTRAS=cpu and gpu uninstalls the other TensorFlow build first (they share files).
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	if [ -e $(OTHER_STAMP) ]; then $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
 	$(if $(filter uv,$(INSTALLER)),$(UV_INSTALL) || { echo "installing with uv failed (see above): installing with pip"; $(PIP_INSTALL); },$(PIP_INSTALL))
@@ -66,14 +76,21 @@ ui: install
 	@$(BIN)/python -m colorizer.evaluation.summary --ui-link
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-# EXTRAS=gpu installs tensorflow instead of tensorflow-cpu: the lock pins it to the same version.
-# A fixed collation: the same venv always gives the same file.
+# The venv's exact versions, each with the sha256 of every file the index has for it (any platform),
+# from uv's resolver; the GPU lock resolves the same pins with tensorflow[and-cuda] for Linux.
+LOCK_HEADER = \# Every dependency, pinned with its files' sha256 (pip and uv install in hash-checking mode).
 lock: install
-	( echo "# Exact versions of every dependency, used as pip constraints (pip install -c requirements.lock)."; \
-	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sed -n 'p; s/^tensorflow[-_]cpu==/tensorflow==/p' \
-	  | LC_ALL=C sort -f -u ) > requirements.lock.new
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -i '^pip==' > $(VENV)/pins.txt
+	( echo "$(LOCK_HEADER)"; echo "# Regenerate with: make lock"; \
+	  $(BIN)/uv pip compile $(VENV)/pins.txt --quiet --no-deps --generate-hashes --no-header --no-annotate \
+	  --python-version 3.11 ) > requirements.lock.new
+	( grep -v -i '^tensorflow[-_]cpu==' $(VENV)/pins.txt; grep -i '^tensorflow[-_]cpu==' $(VENV)/pins.txt \
+	  | sed 's/^tensorflow[-_]cpu==/tensorflow[and-cuda]==/I' ) > $(VENV)/pins-gpu.txt
+	( echo "$(LOCK_HEADER)"; echo "# For EXTRAS=gpu (Linux, NVIDIA). Regenerate with: make lock"; \
+	  $(BIN)/uv pip compile $(VENV)/pins-gpu.txt --quiet --generate-hashes --no-header --no-annotate \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 ) > requirements-gpu.lock.new
 	mv requirements.lock.new requirements.lock
+	mv requirements-gpu.lock.new requirements-gpu.lock
 
 clean:
 	rm -rf $(VENV) dvc_plots .pytest_cache
