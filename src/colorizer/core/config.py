@@ -147,8 +147,6 @@ class ModelParams:
         _require_choice(self.backbone_role, "model.backbone_role", ("global", "encoder"))
         _require(self.backbone_size == 0 or 32 <= self.backbone_size <= 1024, "model.backbone_size",
                  f"must be 0 (the training size) or in [32, 1024], got {self.backbone_size}")
-        _require(self.backbone_size == 0 or self.backbone_role == "global", "model.backbone_size",
-                 "must be 0 with model.backbone_role encoder (its feature maps feed the decoder at the training size)")
         _require_range(self.backbone_tune, "model.backbone_tune", 0, BACKBONE_BLOCKS)
         _require_choice(self.backbone_vector, "model.backbone_vector", ("pooled", "classes"))
         _require(0 <= self.backbone_dropout < 1, "model.backbone_dropout",

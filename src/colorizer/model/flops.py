@@ -81,7 +81,8 @@ def profiled_flops(model: keras.Model, batch_size: int = 1, loss=None, training:
 
         @tf.function
         def step(x, y):
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:  # as train's step
+                tape.watch([v.value for v in model.trainable_variables])
                 value = tf.reduce_mean(loss(y, split_scene(model, model(x, training=True))[0]))
             return tape.gradient(value, model.trainable_variables)
 

@@ -190,8 +190,14 @@ def _encoder_and_scene(conv, gray, config: ModelParams):
         vector = layers.Dropout(config.backbone_dropout, name="backbone_dropout")(vector)
     scene = layers.Dense(config.width * 4, activation="relu", name="global_dense")(vector)
     if config.backbone_role == "encoder":
+        pyramid = [_resized(level, gray.shape[1] // 2 ** (k + 1), f"backbone_level{k + 1}")
+                   for k, level in enumerate(pyramid)]  # a backbone fed another size: back to the decoder's
         return pyramid[-1], [gray, *pyramid[:-1]], scene
     return (*_encoder(conv, gray, config.width), scene)
+
+
+def _resized(x, size: int, name: str):
+    return x if x.shape[1] == size else layers.Resizing(size, size, interpolation="bilinear", name=name)(x)
 
 
 def _bottleneck_filters(width: int, depth: int) -> int:

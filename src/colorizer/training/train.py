@@ -212,7 +212,11 @@ def _train_step(strategy, model, optimizer, loss_fn, params: Params, replicas: i
     scene_weight = params.train.scene_weight
 
     def replica_step(x, y, label, stop):
-        with tf.GradientTape() as tape:
+        # Only the trainable variables watched: a frozen backbone's variables were created trainable
+        # (TensorFlow's flag does not follow Keras'), and a tape watching them backpropagated through
+        # the whole backbone, twice its forward pass in every step for nothing.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([v.value for v in model.trainable_variables])
             output = model(x, training=True)
             colour, scene = split_scene(model, output)
             per_image = tf.reduce_mean(tf.cast(loss_fn(y, colour), tf.float32), axis=[1, 2])
