@@ -34,7 +34,7 @@ OTHER_STAMP := $(VENV)/.installed-$(if $(filter gpu,$(EXTRAS)),cpu,gpu)
 export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install ui exps bench bench-quality lock clean
+.PHONY: run test test-fast install ui exps bench bench-quality lock clean
 
 # The columns of `dvc exp show` worth comparing at a glance (it has a hundred more).
 EXP_COLUMNS := Experiment|^lr$$|data\.source|model\.arch|model\.width|model\.decoder|train\.epochs|^accuracy$$|^auc$$|^psnr$$|^mse$$|^colorfulness_ratio$$
@@ -46,6 +46,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The quick loop while editing: everything but the end-to-end tests (real DVC runs, servers, installs).
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e"
 
 install: $(STAMP)
 

@@ -9,7 +9,7 @@ This groups the finished experiments of a project by their params less `train.se
 each group by the params it changes from the project's own params.yaml, and prints one
 markdown row per group: the seeds, and mean ± sd of each metric of `metrics/train.json`.
 
-    python bench/seed_spread.py [--project DIR] [--metrics val_accuracy_decoded val_psnr_decoded ...]
+    python bench/seed_spread.py [--project DIR] [--all-commits] [--metrics val_accuracy_decoded val_psnr_decoded ...]
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ METRICS_FILE = "metrics/train.json"
 SEED = "train.seed"
 
 
-def experiments(project: Path) -> tuple[dict, list[dict]]:
-    """(the workspace's flat params, [{name, params, metrics}] of every finished experiment)."""
-    shown = subprocess.run([str(Path(sys.executable).parent / "dvc"), "exp", "show", "--json"], cwd=project,
-                           capture_output=True, text=True, check=True).stdout
+def experiments(project: Path, all_commits: bool = False) -> tuple[dict, list[dict]]:
+    """(the workspace's flat params, [{name, params, metrics}] of every finished experiment of
+    the current commit, or of every commit)."""
+    command = [str(Path(sys.executable).parent / "dvc"), "exp", "show", "--json"] + (["--all-commits"] if all_commits else [])
+    shown = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True).stdout
     records = json.loads(shown)
     workspace = _flat(records[0]["data"]["params"]["params.yaml"]["data"])
     found = []
@@ -80,8 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="the DVC project (default: here)")
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), help=f"keys of {METRICS_FILE}")
+    parser.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
     args = parser.parse_args()
-    workspace, found = experiments(args.project)
+    workspace, found = experiments(args.project, args.all_commits)
     print("\n".join(table(groups(workspace, found), tuple(args.metrics))))
 
 

@@ -33,6 +33,22 @@ def test_each_epochs_batches_depend_on_seed_and_epoch_alone(tiny_data):
     assert not np.array_equal(first, epoch_batches(1, 2))
 
 
+def test_random_crops_zoom_x_and_y_together_and_repeat_with_the_seed(tiny_data):
+    shards = Path(tiny_data.paths.shards)
+
+    def first(crop, seed=0):
+        return next(dataset.training(shards, 8, 16, False, seed, crop=crop).as_numpy_iterator())
+
+    plain, cropped = first(1.0), first(0.5)
+    assert cropped[0].shape == plain[0].shape and not np.array_equal(cropped[0], plain[0])
+    np.testing.assert_array_equal(cropped[0], first(0.5)[0])  # the same seed, the same crops
+    assert not np.array_equal(cropped[0], first(0.5, seed=1)[0])
+    assert -1 <= cropped[0].min() and cropped[0].max() <= 1 and np.abs(cropped[1]).max() <= 1
+    # x and y cut from the same square: a flat-coloured photo stays flat in both after the zoom.
+    x, y = cropped
+    assert np.corrcoef(np.abs(np.diff(x[..., 0], axis=1)).ravel(), np.abs(np.diff(y[..., 0], axis=1)).ravel())[0, 1] > 0
+
+
 def test_workers_read_disjoint_shard_files(tiny_data):
     shards = Path(tiny_data.paths.shards)
     meta = shard_format.read_meta(shards)

@@ -169,6 +169,7 @@ class TrainParams:
     batch_size: int
     shuffle_buffer: int
     flip: bool
+    crop: float
     sample_every: int
     resume: bool
     loss: str
@@ -195,6 +196,7 @@ class TrainParams:
         # Examples held in memory for shuffling: 10**6 at 224x224 is already ~150 GB.
         _require_range(self.shuffle_buffer, "train.shuffle_buffer", 1, 10**6)
         _require_range(self.sample_every, "train.sample_every", 1, 10_000)
+        _require(0.25 <= self.crop <= 1, "train.crop", f"must be in [0.25, 1] (of the area), got {self.crop}")
 
 
 @dataclass(frozen=True)

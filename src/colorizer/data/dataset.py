@@ -27,11 +27,13 @@ _NO_AUTOTUNING.autotune.enabled = False
 
 
 def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, seed: int, epoch: int = 0,
-             worker: tuple[int, int] = (0, 1), labels: bool = False):
+             worker: tuple[int, int] = (0, 1), labels: bool = False, crop: float = 1.0):
     """Endless shuffled, augmented (x, y) batches of the train split for one epoch;
     (x, y, class label) with `labels` (for the scene loss, `train.scene_weight`).
+    `crop` < 1: each photo is first cut to a random square of `crop`..1 of its area,
+    anywhere in it, and resized back (`train.crop`).
 
-    The order and the flips are a function of (seed, epoch) alone: training reads
+    The order, the crops and the flips are a function of (seed, epoch) alone: training reads
     a fresh stream each epoch, so a run resumed at epoch k sees exactly the
     batches an uninterrupted run would. `worker` = (index, count): under
     multi-worker training each worker reads only its own share of the shard
@@ -51,10 +53,10 @@ def training(shards: Path, batch_size: int, shuffle_buffer: int, flip: bool, see
     pairs = records.shuffle(shuffle_buffer, seed=seed).map(
         lambda s: to_model(_parse(s, size)), num_parallel_calls=AUTOTUNE
     )
-    if flip:
-        # Stateless flips keyed on a seeded stream: the same seed gives the same augmentation.
+    if flip or crop < 1:
+        # Stateless augmentation keyed on a seeded stream: the same seed gives the same augmentation.
         keys = tf.data.Dataset.random(seed=seed).batch(2)
-        pairs = tf.data.Dataset.zip(pairs, keys).map(_flip, num_parallel_calls=AUTOTUNE)
+        pairs = tf.data.Dataset.zip(pairs, keys).map(_augment(flip, crop, size), num_parallel_calls=AUTOTUNE)
     return pairs.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE).with_options(_NO_AUTOTUNING)
 
 
@@ -94,9 +96,20 @@ def _to_xy_label(example):
     return (*_to_xy(example), example["label"])
 
 
-def _flip(example, key):
-    """Flip x and y together (a label, if any, is unchanged)."""
-    x, y, *label = example
-    both = tf.concat([x, y], axis=-1)
-    both = tf.image.stateless_random_flip_left_right(both, seed=tf.cast(key, tf.int32))
-    return (both[..., :1], both[..., 1:], *label)
+def _augment(flip: bool, crop: float, size: int):
+    """Crop and/or flip x and y together (a label, if any, is unchanged)."""
+
+    def augment(example, key):
+        x, y, *label = example
+        both = tf.concat([x, y], axis=-1)
+        key = tf.cast(key, tf.int32)
+        if crop < 1:
+            area = tf.random.stateless_uniform([], seed=key + [1, 0], minval=crop, maxval=1.0)
+            side = tf.cast(tf.round(size * tf.sqrt(area)), tf.int32)
+            both = tf.image.stateless_random_crop(both, tf.stack([side, side, 3]), seed=key + [2, 0])
+            both = tf.image.resize(both, [size, size], method="bilinear")
+        if flip:
+            both = tf.image.stateless_random_flip_left_right(both, seed=key)
+        return (both[..., :1], both[..., 1:], *label)
+
+    return augment

@@ -270,7 +270,7 @@ def _distributed_training_data(devices: distribute.Devices, shards: Path, params
     def per_worker(context: tf.distribute.InputContext):
         return dataset.training(
             shards, config.batch_size, config.shuffle_buffer, config.flip, params.train.seed, epoch,
-            worker=(context.input_pipeline_id, context.num_input_pipelines), labels=True,
+            worker=(context.input_pipeline_id, context.num_input_pipelines), labels=True, crop=config.crop,
         ).skip(skip)
 
     return devices.strategy.distribute_datasets_from_function(per_worker)
