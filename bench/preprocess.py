@@ -10,8 +10,9 @@
   LAB by table lookup, serialise the Examples: the shard workers' function, on all
   cores), with neither pass sending pixels between processes or writing files.
 
-Goals: ours >= 4x naive, and floor / ours <= 1.5. Ours runs the floor's decode and resize
-and more, so floor / naive (also reported) is the most any design could reach against naive.
+Goal: ours >= 4x naive. Ours runs the floor's decode and resize and more, so floor / naive
+(also reported) is the most any design could reach against naive, and the two-pass floor
+the most this one could (docs/decisions/two-pass-preprocessing.md).
 
     python bench/preprocess.py [--data DIR] [--image-size N]
 """
@@ -123,7 +124,6 @@ def run(data: Path, image_size: int | None = None) -> dict:
     result["floor_over_naive"] = result["floor_images_per_s"] / result["naive_images_per_s"]
     result["floor_over_ours"] = result["floor_images_per_s"] / result["ours_images_per_s"]
     result["goal_speedup_vs_naive_met"] = result["speedup_vs_naive"] >= 4
-    result["goal_within_1_5x_of_floor_met"] = result["floor_over_ours"] <= 1.5
     # The best this two-pass design could do against the floor, and how far ours is from that.
     result["floor_over_two_pass_floor"] = result["floor_images_per_s"] / result["two_pass_floor_images_per_s"]
     result["two_pass_floor_over_ours"] = result["two_pass_floor_images_per_s"] / result["ours_images_per_s"]
