@@ -8,6 +8,7 @@ import dataclasses
 import io
 import os
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,13 @@ def prepare(folder: Path, overrides: dict | None = None):
     resize(params.data, raw=Path(paths.raw), out=Path(paths.resized), report_path=Path(paths.data_report))
     shard(resized=Path(paths.resized), out=Path(paths.shards), num_shards=params.shard.num_shards, seed=params.data.seed)
     return params
+
+
+@pytest.fixture(autouse=True)
+def restored_sys_path(monkeypatch):
+    """Loading an MLflow model in-process puts its packaged code (a partial copy of the package)
+    first on sys.path; left there, process pools spawned by later tests would import that copy."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 @pytest.fixture(scope="session")

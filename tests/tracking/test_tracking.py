@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import mlflow
@@ -210,7 +209,7 @@ def test_model_card_describes_the_run_and_its_registered_version(trained_run):
     assert Path(params.paths.model_card).read_text() == card
 
 
-def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(trained_run, monkeypatch):
+def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(trained_run):
     import base64
     import io
 
@@ -220,9 +219,6 @@ def test_trained_model_is_an_mlflow_pyfunc_that_colorizes(trained_run, monkeypat
     from PIL import Image
 
     _, tracker, run = trained_run
-    # Loading puts the model's packaged code (a partial copy of the package) first on sys.path;
-    # left there, process pools spawned by later tests would import that copy instead.
-    monkeypatch.setattr(sys, "path", list(sys.path))
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert [c.name for c in model.metadata.get_input_schema().inputs] == ["image"]
     photo = colour_image(3, size=50)  # any size: the answer keeps it
