@@ -163,6 +163,28 @@ def test_overwrite_never_replaces_a_photo_beside_the_inputs_even_through_a_link(
     assert main([str(photo), "--model", str(model_file), "--out", str(tmp_path / "link")]) == 0
 
 
+def test_overwrite_never_replaces_a_photo_beside_the_inputs_through_a_bind_mount(model_file, tmp_path, capsys):
+    """A bind mount shows the input folder under another path that no link resolves: the files
+    themselves (device, inode) are compared, not their names."""
+    album = tmp_path / "album"
+    photo = write_photo(album / "x.jpg", seed=6)
+    sibling = write_photo(album / "x.png", seed=7)
+    before = sibling.read_bytes()
+    view = tmp_path / "view"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(album), str(view)], capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot bind-mount here ({mounted.stderr.strip() or 'mount failed'}; it needs root)")
+    try:
+        assert main([str(photo), "--model", str(model_file), "--out", str(view), "--overwrite"]) == 2
+        assert sibling.read_bytes() == before
+        assert "exists in a folder of input photos" in capsys.readouterr().err
+        assert main([str(view / "x.jpg"), "--model", str(model_file), "--out", str(album), "--overwrite"]) == 2
+        assert sibling.read_bytes() == before
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
 def test_out_naming_a_file_and_an_unknown_mlflow_model_are_one_line(model_file, tmp_path, capsys, monkeypatch):
     photo = write_photo(tmp_path / "x.jpg", seed=8)
     (tmp_path / "taken").write_text("a file")

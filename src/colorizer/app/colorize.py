@@ -118,23 +118,34 @@ def check_outputs(plan: list[Output], out: Path, overwrite: bool) -> None:
     sources = {_identity(o.source): o.source for o in plan}
     targets = [out / t for o in plan for t in (o.target, o.compare) if t is not None]
     for target in targets:
-        if _identity(target) in sources:
+        if target.exists() and _identity(target) in sources:
             raise Refused(f"{target} is one of the input photos ({sources[_identity(target)]}); "
                           "choose an --out folder that does not hold the inputs")
     existing = [t for t in targets if t.exists() or t.is_symlink()]
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise Refused(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them, or choose another --out")
-    input_folders = {os.path.dirname(identity) for identity in sources}
+    input_folders = {_folder_identity(o.source) for o in plan}
     for target in existing:
-        if os.path.dirname(_identity(target)) in input_folders:
+        if _folder_identity(target) in input_folders:
             raise Refused(f"{target} exists in a folder of input photos ({os.path.realpath(target.parent)}): "
                           "--overwrite replaces earlier outputs, never a photo beside the inputs; choose an "
                           "--out folder apart from them")
 
 
-def _identity(path: Path) -> str:
-    return os.path.normcase(os.path.realpath(path))
+def _identity(path: Path) -> tuple[int, int]:
+    """The file itself (device, inode), not its name: one file reached through a link, a bind
+    mount or another case on a case-insensitive file system is still one file."""
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
+
+
+def _folder_identity(path: Path) -> tuple[int, int] | None:
+    """The folder that holds the file `path` leads to (None for a link into no folder)."""
+    try:
+        return _identity(Path(os.path.realpath(path)).parent)
+    except FileNotFoundError:
+        return None
 
 
 def load_colorizer(spec: str):
