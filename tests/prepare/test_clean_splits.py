@@ -127,6 +127,6 @@ def test_a_split_with_every_image_left_out_is_a_clear_error(tmp_path, shared_pho
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes(data)
     # Stopped by resize, the stage whose filters emptied it, with the reasons; nothing written.
-    with pytest.raises(UserError, match=r"resize: the val split has no images left of its 2: 0 unreadable, 2 colourless"):
+    with pytest.raises(UserError, match=r"^the val split has no images left of its 2: 0 unreadable, 2 colourless"):
         prepare(tmp_path / "project", {"data": {"source": str(src)}})
     assert not (tmp_path / "project" / "data" / "resized").exists()

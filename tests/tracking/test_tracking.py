@@ -98,6 +98,7 @@ def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, t
     output = capsys.readouterr().out
     assert "MLflow logging failed (ConnectionError" in output
     assert "model and DVC metrics were written regardless" in output and "image samples/epoch step 1" in output
+    assert "(`dvc repro -f -s train`)" in output  # the stage to re-run, named
 
 
 @pytest.fixture(scope="module")

@@ -142,5 +142,5 @@ def _log(tracker: Tracker, result: dict, grid, epochs: int, card: str, metrics_p
     tracker.log_artifact(metrics_path, "metrics")
     tracker.describe(card)
     tracker.finish()
-    tracker.report_failures()
+    tracker.report_failures("evaluate")
     print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)

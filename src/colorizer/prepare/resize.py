@@ -77,7 +77,7 @@ def _require_images_left(result, split: str, total: int, data: DataParams) -> No
     """A split that filtering emptied stops here, saying why, not two stages later."""
     if not result.kept:
         raise UserError(
-            f"resize: the {split} split has no images left of its {total}: {len(result.problems)} unreadable, "
+            f"the {split} split has no images left of its {total}: {len(result.problems)} unreadable, "
             f"{len(result.colourless)} colourless (data.min_colour_spread {data.min_colour_spread:g}), "
             f"{len(result.near_duplicates)} near duplicates of earlier splits (data.near_duplicate_bits "
             f"{data.near_duplicate_bits}); add images or relax those params")

@@ -308,13 +308,13 @@ class Tracker:
     def finish(self, status: str = "FINISHED") -> None:
         self._tolerant("run status", self.client.set_terminated, self.run_id, status)
 
-    def report_failures(self) -> None:
+    def report_failures(self, stage: str) -> None:
         if self.failures:
             print(
                 f"WARNING: {len(self.failures)} MLflow call(s) failed during this run "
                 f"({self.display_uri}); the model and DVC metrics were written regardless. "
                 f"Not logged: {', '.join(sorted(set(self.failures)))}. Re-run the stage alone "
-                "(`dvc repro -f -s <stage>`) once the store is back to log it again.",
+                f"(`dvc repro -f -s {stage}`) once the store is back to log it again.",
                 flush=True,
             )
 

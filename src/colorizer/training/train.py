@@ -94,7 +94,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
             tracker.finish("KILLED" if stopped else "FAILED")
         raise
     tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
-    tracker.report_failures()
+    tracker.report_failures("train")
     return summary
 
 
