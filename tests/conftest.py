@@ -88,10 +88,13 @@ def prepare(folder: Path, overrides: dict | None = None):
 
 
 @pytest.fixture(autouse=True)
-def restored_sys_path(monkeypatch):
-    """Loading an MLflow model in-process puts its packaged code (a partial copy of the package)
-    first on sys.path; left there, process pools spawned by later tests would import that copy."""
+def restored_globals(monkeypatch):
+    """Process-wide state a test may change, restored after it. Loading an MLflow model in-process
+    puts its packaged code (a partial copy of the package) first on sys.path, which process pools
+    spawned by later tests would import; reading images sets PIL's pixel cap, which a tiny cap
+    left in place turns into a DecompressionBombError in a later test's text drawing."""
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
 @pytest.fixture(scope="session")
