@@ -71,3 +71,20 @@ def test_a_shard_damaged_while_it_is_read_is_named(shards):
         with shard_format.reading(shards, ("train",)):
             for _ in tf.data.TFRecordDataset([str(path)]):
                 pass
+
+
+@pytest.mark.parametrize("damage", [b"{\"splits\": {\"tra", b"\xff\xfe garbage", None])
+def test_a_damaged_or_missing_meta_json_is_one_line_saying_how_to_restore_it(shards, damage):
+    from colorizer.core.errors import UserError
+
+    meta = shards / shard_format.META
+    if damage is None:
+        meta.unlink()
+    else:
+        meta.write_bytes(damage)
+    with pytest.raises(UserError) as raised:
+        shard_format.split_files(shards, "train")
+    message = str(raised.value)
+    assert str(meta) in message and "\n" not in message
+    assert ("dvc repro shard" in message) if damage is None else ("dvc checkout shard" in message
+                                                                    and "dvc repro -f -s shard" in message)

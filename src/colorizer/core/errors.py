@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,19 @@ class UserError(Exception):
     with `exit_code`."""
 
     exit_code = 1
+
+
+def read_stage_json(path: str | Path, stage: str):
+    """A JSON file that `stage` writes: missing or damaged (a disk error, an edit by hand), it is
+    one line saying how to get it back, not a JSONDecodeError from deep inside the next stage."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run `dvc repro {stage}` first") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} is damaged ({err}): restore it with `dvc checkout {stage}`, "
+                        f"or re-run `dvc repro -f -s {stage}`") from None
 
 
 def run_stage(main: Callable[[], None]) -> int:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
+
+from colorizer.core.errors import read_stage_json
 
 MANIFEST = "manifest.csv"
 REPORT = "report.json"
@@ -32,4 +33,4 @@ def write_manifest(path: Path, rows: list[dict]) -> None:
 
 
 def read_report(raw: Path) -> dict:
-    return json.loads((Path(raw) / REPORT).read_text())
+    return read_stage_json(Path(raw) / REPORT, "download")

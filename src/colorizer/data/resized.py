@@ -15,11 +15,12 @@ decision to leave an image out, made after, only clears its row.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from colorizer.core.errors import read_stage_json
 
 META = "meta.json"
 DATA_REPORT = "data_report.json"
@@ -28,7 +29,7 @@ _HEADER_BYTES = 128  # .npy v1 header, padded; fixed, so every row's offset is k
 
 
 def read_meta(resized: Path) -> dict:
-    return json.loads((Path(resized) / META).read_text())
+    return read_stage_json(Path(resized) / META, "resize")
 
 
 def read_index(resized: Path, split: str) -> list[dict]:

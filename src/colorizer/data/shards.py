@@ -9,12 +9,11 @@ counts; `data_report.json`, every image left out on the way here.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import numpy as np
 
-from colorizer.core.errors import UserError
+from colorizer.core.errors import UserError, read_stage_json
 from colorizer.data import tfrecords
 
 META = "meta.json"
@@ -30,10 +29,7 @@ def file_name(split: str, index: int, count: int) -> str:
 
 
 def read_meta(shards: Path) -> dict:
-    path = Path(shards) / META
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `dvc repro shard` first")
-    return json.loads(path.read_text())
+    return read_stage_json(Path(shards) / META, "shard")
 
 
 def split_files(shards: Path, split: str) -> tuple[list[str], int, int]:

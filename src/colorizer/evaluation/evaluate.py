@@ -13,13 +13,13 @@ logs into a new run tagged `colorizer.origin_run_id` = the lost run's id.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from colorizer.core import atomic
 from colorizer.core.config import Params
+from colorizer.core.errors import read_stage_json
 from colorizer.core.progress import Progress
 from colorizer.data import dataset
 from colorizer.data import shards as shard_format
@@ -43,7 +43,7 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
     tracker = Tracker(params.mlflow, root)
     tracker.check_reachable()
-    run_id = json.loads(Path(paths.run_info).read_text())["run_id"]
+    run_id = read_stage_json(paths.run_info, "train")["run_id"]
     stand_in = _stand_in_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
     model = load_model(paths.model)
     meta = shard_format.read_meta(shards)
