@@ -94,3 +94,24 @@ def test_evaluate_with_the_run_deleted_from_the_store_names_it(trained, tiny_dat
     assert f"MLflow run {lost}" in before_scoring and "deleted, or logged to another store" in before_scoring
     linked = [r for r in runs_in(params, root) if r.data.tags.get(ORIGIN_TAG) == lost]
     assert len(linked) == 1 and linked[0].info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_a_damaged_or_missing_model_is_one_line_saying_how_to_get_it_back(trained, tiny_data, monkeypatch,
+                                                                           tmp_path, damage):
+    import dataclasses
+
+    from colorizer.core.errors import UserError
+    from colorizer.evaluation.evaluate import evaluate
+
+    root, params, _ = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    model = tmp_path / "model.keras"
+    if damage == "truncated":
+        model.write_bytes(Path(params.paths.model).read_bytes()[:1000])
+    params = dataclasses.replace(params, paths=dataclasses.replace(params.paths, model=str(model)))
+    with pytest.raises(UserError) as raised:
+        evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+    message = str(raised.value)
+    assert str(model) in message and "\n" not in message
+    assert ("dvc checkout train" in message) if damage == "truncated" else ("dvc repro train" in message)

@@ -19,14 +19,14 @@ import numpy as np
 
 from colorizer.core import atomic
 from colorizer.core.config import Params
-from colorizer.core.errors import read_stage_json
+from colorizer.core.errors import UserError, read_stage_json
 from colorizer.core.progress import Progress
 from colorizer.data import dataset
 from colorizer.data import shards as shard_format
 from colorizer.data.lab import AB_SCALE, normalise_l
 from colorizer.evaluation import samples
 from colorizer.evaluation.metrics import ColorMetrics
-from colorizer.model.modelio import load_model
+from colorizer.model.modelio import BadModelFile, load_model
 from colorizer.tracking import model_card
 from colorizer.tracking.tracker import (
     ORIGIN_TAG,
@@ -39,13 +39,23 @@ TEST_SAMPLES_KEY = "samples/test"
 PER_CLASS_TABLE = "evaluation/per_class.json"
 
 
+def _trained_model(path: str):
+    """train's model; missing or damaged, one line saying how to get it back."""
+    try:
+        return load_model(path)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run `dvc repro train` first") from None
+    except BadModelFile as err:
+        raise UserError(f"{err}: restore it with `dvc checkout train`, or re-run `dvc repro -f -s train`") from None
+
+
 def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
     tracker = Tracker(params.mlflow, root)
     tracker.check_reachable()
     run_id = read_stage_json(paths.run_info, "train")["run_id"]
     stand_in = _stand_in_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
-    model = load_model(paths.model)
+    model = _trained_model(paths.model)
     meta = shard_format.read_meta(shards)
 
     picker = samples.Picker(meta["classes"], params.metrics.samples)
