@@ -105,13 +105,14 @@ def one_run(params, data: Path) -> dict:
     from colorizer.evaluation.evaluate import evaluate
     from colorizer.training.train import train
 
+    gflops = round(matmul_gflops(), 1)  # runs resumed across sessions ran on differently busy machines
     started = time.perf_counter()
     summary = train(params, shards=data / "shards", root=WORK)
     seconds = time.perf_counter() - started
     result = evaluate(params, shards=data / "shards", root=WORK)
     scores = {key: float(result[key]) for key in METRICS if key in result}
     scores["psnr_gain_db"] = float(result["psnr"] - result["baseline"]["psnr"])
-    return {**scores, "training_seconds": round(seconds, 1), "epochs": summary["epochs"],
+    return {**scores, "training_seconds": round(seconds, 1), "matmul_gflops": gflops, "epochs": summary["epochs"],
             "prior_correction": summary.get("prior_correction"), "val_frontier": validation_frontier(params),
             "gray": {key: float(result["baseline"][key]) for key in ("psnr", "accuracy", "auc", "colorfulness_ratio")},
             "per_class": {name: {"psnr": s["psnr"], "accuracy": s["accuracy"], "gray_psnr": s["baseline"]["psnr"],
@@ -210,10 +211,9 @@ def main() -> None:
     seeds = [FIRST_SEED + k for k in range(args.seeds)]
     run_params = {(m, s): params_for(data_folder, args.image_size, m, s, runs_dir) for s in seeds for m in models}
     data = prepare(run_params[models[0], seeds[0]])
-    report = json.loads(out_json.read_text()) if out_json.exists() else {}
-    report.setdefault("runs", {})
-    report["data"], report["image_size"] = str(data_folder), args.image_size
-    report.setdefault("matmul_gflops", []).append(round(matmul_gflops(), 1))
+    earlier = json.loads(out_json.read_text()) if out_json.exists() else {}
+    report = {"runs": earlier.get("runs", {}), "data": str(data_folder), "image_size": args.image_size,
+              "matmul_gflops": [round(matmul_gflops(), 1)]}  # this invocation's; each run keeps its own
     for model in models:
         recipe = model_recipe(run_params[model, seeds[0]])
         if report["runs"].get(model, {}).get("recipe") != recipe:
@@ -233,8 +233,6 @@ def main() -> None:
     report["machine"] = machine()
     complete = [m for m in MODELS if all(str(s) in report["runs"].get(m, {}).get("seeds", {}) for s in seeds)]
     report["summary"] = {m: spread([report["runs"][m]["seeds"][str(s)] for s in seeds]) for m in complete}
-    for key in ("default_vs", "goals"):
-        report.pop(key, None)  # an earlier run's, over other seeds or models
     if DEFAULT in complete:
         report["default_vs"] = {m: compare(report["summary"][DEFAULT], report["summary"][m]) for m in complete if m != DEFAULT}
         report["goals"] = goals(report["summary"], report["default_vs"], len(seeds))
