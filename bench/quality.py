@@ -38,7 +38,7 @@ from common import REPO, machine, matmul_gflops, photo_folder
 
 # The from-scratch networks train for the epochs they were chosen at (docs/decisions/compute-cut.md);
 # the pretrained hybrid for params.yaml's (docs/decisions/pretrained-backbone.md).
-FROM_SCRATCH = {"model.backbone": "none", "train.epochs": 25}
+FROM_SCRATCH = {"model.backbone": "none", "train.epochs": 25, "train.scene_weight": 0.0}
 MODELS = {
     "autoencoder": {**FROM_SCRATCH, "model.arch": "autoencoder"},
     "hybrid_scratch": FROM_SCRATCH,
@@ -238,7 +238,8 @@ def main() -> None:
         report["goals"] = goals(report["summary"], report["default_vs"], len(seeds))
     out_json.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     print_summary(report)
-    paths = {m: Path(run_params[m, seeds[0]].paths.model) for m in models}
+    paths = {m: Path(params_for(data_folder, args.image_size, m, seeds[0], runs_dir).paths.model)
+             for m in complete}  # every model in the report, also those this invocation did not train
     if all(path.exists() for path in paths.values()):
         grid = OUT_GRID if out_json == OUT_JSON else out_json.with_name(f"{out_json.stem}_grid.png")
         comparison_grid(paths, data / "shards").save(grid)
