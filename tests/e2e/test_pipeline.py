@@ -87,8 +87,7 @@ def test_default_model_beats_gray_on_the_synthetic_test_split(tmp_path):
     """The default model and loss, given data enough to learn from. On the suite's tiny
     project (30 images, 2 epochs = 8 steps) it does not beat gray yet (measured: mse 0.08
     vs 0.03); with 160 train images and 10 epochs (200 steps) it did, by a wide margin
-    (measured: mse 0.013 vs 0.035, psnr 20.8 vs 17.6 dB, auc 0.88 vs 0.81, with issue 11's
-    concat decoder, before the compute cut became the default)."""
+    (measured with an earlier, from-scratch network: mse 0.013 vs 0.035, psnr 20.8 vs 17.6 dB)."""
     project = make_project(tmp_path, {"data": {"synthetic_per_class": 50}, "train": {"epochs": 10, "sample_every": 10}})
     dvc(project, "repro")
     evaluation = json.loads((project / "metrics/eval.json").read_text())

@@ -15,7 +15,7 @@ def test_train_refuses_a_checkpoint_folder_holding_other_files_before_any_traini
     from colorizer.tracking.tracker import Tracker
     from colorizer.training.train import train
 
-    shared = tmp_path / "shared storage"  # README "Scaling out": checkpoints on shared storage
+    shared = tmp_path / "shared storage"  # docs/scaling.md: checkpoints on shared storage
     (shared / "team").mkdir(parents=True)
     (shared / "notes.txt").write_text("keep me")
     (shared / "team" / "data.csv").write_text("1,2\n")

@@ -10,8 +10,8 @@ from keras import ops
 class BatchNormalization(keras.layers.BatchNormalization):
     """Keras' layer, except that a training step on the TensorFlow backend runs TensorFlow's
     fused kernel (one op forward and one backward, oneDNN on CPU) instead of Keras' moments
-    and elementwise ops: 1.12x the training rate of both issue 11's network and the
-    compute cut (the default) on a 2-core CPU (bench/README.md).
+    and elementwise ops: 1.12x the from-scratch network's training rate on a 2-core CPU
+    (docs/decisions/compute-cut.md).
 
     The same arithmetic as Keras: the batch mean and biased variance normalise the batch
     and move the moving averages by `momentum`. Inference, other backends, masks,

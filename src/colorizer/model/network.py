@@ -104,7 +104,7 @@ def build_model(config: ModelParams, image_size: int, bins: np.ndarray | None = 
     else:
         # A 1x1 conv as a Dense over the channels: the same arithmetic, but its weight gradient is
         # one matmul, where oneDNN's 1x1 conv gradient with a bias was the step's slowest op
-        # (1.07x the cut's training rate, 1.02x issue 11's wider network's: bench/README.md).
+        # (1.07x the from-scratch network's training rate: docs/decisions/compute-cut.md).
         head = layers.Dense(len(bins), dtype="float32", name="ab_logits")
         logits = head(x)
         if initial_logits is not None:

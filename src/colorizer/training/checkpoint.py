@@ -9,7 +9,7 @@ training code resumes from the last completed epoch; anything else, or
 It is not a DVC output: DVC deletes a stage's outputs before running it, which
 would defeat the purpose.
 
-The folder may be shared storage (README "Scaling out"), so train deletes only
+The folder may be shared storage (docs/scaling.md), so train deletes only
 what it wrote and can recognise: a folder it uses holds a marker file, and
 only the names below are ever removed. A folder that exists, is not empty and
 has no marker is refused before any training. Layout:
