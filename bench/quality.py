@@ -193,6 +193,51 @@ def print_summary(report: dict) -> None:
         print(json.dumps(report["goals"], indent=2))
 
 
+LABELS = {"autoencoder": "autoencoder", "hybrid_scratch": "hybrid, CNN from scratch", "hybrid": "**hybrid, pretrained encoder (default)**"}
+
+
+def markdown(report: dict) -> str:
+    """The report as the markdown tables README and docs/results.md show: test summary, per class,
+    and the default's validation trade-off between accuracy and colour."""
+    models = [m for m in MODELS if m in report["summary"]]
+    runs = {m: list(report["runs"][m]["seeds"].values()) for m in models}
+
+    def cell(model, key, scale=1.0, digits=2):
+        s = report["summary"][model][key]
+        return f"{scale * s['mean']:.{digits}f} ± {scale * s['std']:.{digits}f}"
+
+    gray = runs[models[0]][0]["gray"]
+    lines = ["| model | epochs | PSNR gain over gray (dB) | accuracy@10 (%) | AuC | colourfulness | prior correction (per seed) | training s (per seed) |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| gray (ab = 0) | | 0 ({gray['psnr']:.2f} dB) | {100 * gray['accuracy']:.2f} | {gray['auc']:.4f} | 0 | | |"]
+    for m in models:
+        lines.append(f"| {LABELS.get(m, m)} | {runs[m][0]['epochs']} | {cell(m, 'psnr_gain_db')} | {cell(m, 'accuracy', 100)} | "
+                     f"{cell(m, 'auc', 1, 4)} | {cell(m, 'colorfulness_ratio', 1, 3)} | "
+                     f"{', '.join(str(r['prior_correction']) for r in runs[m])} | "
+                     f"{', '.join(str(round(r['training_seconds'])) for r in runs[m])} |")
+    mean = statistics.mean
+    classes = list(runs[models[0]][0]["per_class"])
+    lines += ["", "| class | PSNR gain (dB): " + " / ".join(models) + " | accuracy@10 (%): " + " / ".join(models)
+              + " / gray | colourfulness: " + " / ".join(models) + " |", "|---|---|---|---|"]
+    for name in classes:
+        per = {m: [r["per_class"][name] for r in runs[m]] for m in models}
+        gain = " / ".join(f"{mean(c['psnr'] - c['gray_psnr'] for c in per[m]):+.2f}" for m in models)
+        acc = " / ".join(f"{100 * mean(c['accuracy'] for c in per[m]):.1f}" for m in models)
+        colour = " / ".join(f"{mean(c['colorfulness_ratio'] for c in per[m]):.2f}" for m in models)
+        lines.append(f"| {name} | {gain} | {acc} / {100 * per[models[0]][0]['gray_accuracy']:.1f} | {colour} |")
+    if DEFAULT in models:
+        frontiers = [r["val_frontier"] for r in runs[DEFAULT]]
+        steps = [row["prior_correction"] for row in frontiers[0]]
+        lines += ["", "| `model.prior_correction` (default, validation, mean of seeds) | " + " | ".join(map(str, steps)) + " |",
+                  "|---" * (len(steps) + 1) + "|"]
+        for key, label, fmt in (("psnr_gain_db", "PSNR gain (dB)", "{:+.2f}"), ("accuracy", "accuracy@10 (%)", "{:.1f}"),
+                                ("colorfulness_ratio", "colourfulness", "{:.2f}")):
+            scale = 100 if key == "accuracy" else 1
+            values = [fmt.format(scale * mean(f[i][key] for f in frontiers)) for i in range(len(steps))]
+            lines.append(f"| {label} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     os.chdir(REPO)  # params.yaml's paths are relative to the repository root
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,7 +246,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--out", type=Path, default=OUT_JSON, help="report (runs of the same recipe continue)")
+    parser.add_argument("--table", action="store_true", help="only print the report's markdown tables (no training)")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.out.read_text())))
+        return
     models, out_json = [m for m in MODELS if m in args.models], args.out.resolve()
     out_json.parent.mkdir(parents=True, exist_ok=True)  # before the first model trains, not after
     runs_dir = WORK / out_json.stem  # one folder of models per report
