@@ -21,7 +21,10 @@ from colorizer.model.network import build_model
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.keras"
-    config = repo_model(width=8, prior_correction=0.0, output_stride=2)
+    # Untrained, from scratch: its colours stay mild. An untrained decoder over the pretrained
+    # backbone's features paints colours far outside sRGB, whose clipping moves the lightness
+    # that the resolution test checks.
+    config = repo_model(width=8, prior_correction=0.0, output_stride=2, backbone="none")
     build_model(config, 32).save(path)
     return path
 
@@ -183,6 +186,26 @@ def test_overwrite_never_replaces_a_photo_beside_the_inputs_through_a_bind_mount
         assert sibling.read_bytes() == before
     finally:
         subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_leaves_only_whole_photos(model_file, tmp_path, capsys):
+    out = tmp_path / "small"
+    out.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(out)], capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'mount failed'}; it needs root)")
+    try:
+        photos = [write_photo(tmp_path / "in" / f"{k}.jpg", seed=k, size=(160, 120)) for k in range(12)]
+        assert main([*map(str, photos), "--model", str(model_file), "--out", str(out), "--compare"]) == 1
+        err = capsys.readouterr().err
+        ours = [line for line in err.splitlines() if line.startswith("colorize:")]
+        assert "Traceback" not in err and len(ours) == 1 and "no space left on device writing" in ours[0], err[-2000:]
+        written = sorted(out.iterdir())
+        assert all(not path.name.startswith(".") for path in written)  # no partial file left
+        for path in written:
+            Image.open(path).load()  # every file there is a whole PNG
+    finally:
+        subprocess.run(["umount", "-l", str(out)], check=False)
 
 
 def test_out_naming_a_file_and_an_unknown_mlflow_model_are_one_line(model_file, tmp_path, capsys, monkeypatch):

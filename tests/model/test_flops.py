@@ -21,11 +21,13 @@ def bins():
     {},
     {"decoder": "concat"},
     {"arch": "autoencoder", "output_stride": 2, "norm": "none"},
-    {"backbone": "efficientnet_lite0"},  # frozen: its forward pass only
+    {"backbone": "none"},  # the hybrid trained from scratch
+    {"backbone_role": "global", "backbone_size": 0},  # frozen: its forward pass only
     {"backbone": "efficientnet_lite0", "backbone_role": "encoder", "backbone_tune": 3},
 ])
 def test_analytic_count_matches_the_profiler(overrides, bins):
-    model = build_model(dataclasses.replace(BASE, **overrides), 128, bins)
+    config = dataclasses.replace(BASE, **overrides)
+    model = build_model(config, 128, bins)
     counted = analytic_flops(model)
     forward = profiled_flops(inference_model(model))
     training = profiled_flops(model, loss=losses.make_loss("classification", bins, None), training=True)
@@ -33,8 +35,10 @@ def test_analytic_count_matches_the_profiler(overrides, bins):
     # at the sizes trained (more on toy models, where that work weighs more against the convs).
     assert counted["forward"] == pytest.approx(forward, rel=0.05)
     assert counted["training"] == pytest.approx(training, rel=0.05)
-    # Backpropagation costs about twice the forward pass, except through a frozen backbone: none.
-    assert training > (1.5 if overrides.get("backbone") else 2.5) * forward
+    # Backpropagation costs about twice the forward pass, except through a frozen backbone: none
+    # (at 224 px the backbone's forward alone is most of the default's, so its ratio is ~1.3).
+    pretrained = config.arch == "hybrid" and config.backbone != "none"
+    assert training > (1.1 if pretrained else 2.5) * forward
 
 
 def test_the_lowres_decoder_convolves_the_coarse_half_before_upsampling(bins):

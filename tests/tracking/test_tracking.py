@@ -83,6 +83,30 @@ def test_unreachable_store_fails_before_training(train_params, tiny_data, tmp_pa
     assert not Path(params.paths.model).exists() and not Path(params.paths.history).exists()
 
 
+def test_a_damaged_sqlite_store_is_one_line_naming_it(make_params, tmp_path, monkeypatch):
+    """In a fresh process: MLflow keeps a store it opened once for the whole process."""
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    from colorizer.tracking.tracker import Tracker
+
+    store = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    config = make_params().mlflow
+    Tracker(config, tmp_path).check_reachable()  # creates the store
+    store.write_bytes(store.read_bytes()[:1000])  # a disk error, a copy cut short
+    opening = ("import json, sys\n"
+               "from colorizer.core.config import MlflowParams\n"
+               "from colorizer.tracking.tracker import Tracker, TrackingUnavailable\n"
+               "try:\n    Tracker(MlflowParams(**json.loads(sys.argv[1])), sys.argv[2])\n"
+               "except TrackingUnavailable as err:\n    print(err)\n")
+    found = subprocess.run([sys.executable, "-c", opening, json.dumps(dataclasses.asdict(config)), str(tmp_path)],
+                           capture_output=True, text=True, timeout=120)
+    assert found.stdout.startswith(f"MLflow store sqlite:///{store} cannot be opened"), found.stdout + found.stderr[-2000:]
+
+
 def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, tmp_path, monkeypatch, capsys):
     from colorizer.training.train import train
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from colorizer.core.errors import UserError
 from colorizer.training import checkpoint
 from colorizer.training.checkpoint import CheckpointFolderError
 
@@ -94,3 +95,29 @@ def test_fingerprint_follows_the_training_code_but_not_other_layers(tmp_path):
     params, meta = {"lr": 0.1, "train.resume": True}, {"splits": {}}
     assert checkpoint.fingerprint(params, meta, before) != checkpoint.fingerprint(params, meta, after)
     assert checkpoint.fingerprint(params, meta, before) == checkpoint.fingerprint({**params, "train.resume": False}, meta, before)
+
+
+def _saved_checkpoint(folder: Path):
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    checkpoint.Checkpointer(folder, "key", "run").save(1, model, optimizer, [{"epoch": 1}])
+    return model, optimizer
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("state.json", lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2])),
+    ("state.json", lambda p: p.write_text('{"fingerprint": "key"}')),
+    ("weights.weights.h5", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+    ("optimizer.npz", lambda p: p.write_bytes(p.read_bytes()[:100])),
+])
+def test_a_damaged_checkpoint_file_is_one_line_naming_it(tmp_path, name, damage):
+    folder = tmp_path / "checkpoints"
+    model, optimizer = _saved_checkpoint(folder)
+    path = folder / checkpoint.LAST_EPOCH / name
+    assert path.exists()
+    damage(path)
+    with pytest.raises(UserError, match=rf"{path} is damaged .*train\.resume"):
+        checkpoint.load(folder, "key", model, optimizer)

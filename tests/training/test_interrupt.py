@@ -140,3 +140,21 @@ def weights(path: Path) -> list[bytes]:
     from colorizer.model.modelio import load_model
 
     return [w.tobytes() for w in load_model(path).get_weights()]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_outside_training_stops_a_stage_with_one_line(tmp_path, signum):
+    """SIGTERM or Ctrl-C to a data stage mid-way, its process pool busy: one line and 128 + the
+    signal, no traceback, its partial output removed, and the rerun completes."""
+    project = make_project(tmp_path, {"data": {"synthetic_per_class": 200}})
+    process = subprocess.Popen([str(BIN / "python"), "stages/download.py"], cwd=project, env=stage_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(list((project / "data/.partial.raw").glob("*/*/*.jpg"))) > 20)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("download:")]
+    assert lines and f"stopped by {signal.Signals(signum).name}" in lines[-1], stderr[-2000:]
+    assert not (project / "data/raw").exists() and not (project / "data/.partial.raw").exists()
+    assert stages_run(dvc(project, "repro", "download")) == ["download"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from colorizer.core.errors import report_disk_full
 from colorizer.core.files import MIB, read_regular_file
 from colorizer.core.progress import Progress
 from colorizer.data.images import DEFAULT_MAX_PIXELS, BadImage, decode_rgb
@@ -217,7 +218,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"colorize: --model {args.model}: not found or not readable in the MLflow store ({first})", file=sys.stderr)
         return 2
     _print_renamed(inputs, plan, out)
-    written, failures = _run(model, plan, out, args)
+    try:
+        written, failures = _run(model, plan, out, args)
+    except OSError as err:
+        return report_disk_full("colorize", err, " (the photos written before it are whole)")
+    except KeyboardInterrupt:
+        print("colorize: stopped; the photos written so far are whole, run it again with --overwrite "
+              "to finish", file=sys.stderr)
+        return 130
     print(f"colorize: {written} of {len(plan)} photos written to {out}/", file=sys.stderr)
     for path, reason in failures:
         print(f"  skipped {path}: {reason}", file=sys.stderr)

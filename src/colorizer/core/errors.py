@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,20 +34,44 @@ def read_stage_json(path: str | Path, stage: str):
 
 
 def run_stage(main: Callable[[], None]) -> int:
-    """Run a stage script's `main`; a UserError becomes one line on stderr and its exit code."""
+    """Run a stage script's `main`; a UserError becomes one line on stderr and its exit code.
+
+    SIGTERM (`kill`, `timeout`, preemption) is raised as KeyboardInterrupt, as SIGINT is, so a
+    stage stopped anywhere unwinds through its `finally` blocks (partial outputs removed, its MLflow
+    run closed) and ends in one line and 128 + the signal, as a shell reports it. Train handles
+    both signals itself while it trains, to save its state first."""
     name = Path(sys.argv[0]).stem
+    received: list[int] = []
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         main()
     except UserError as err:
         print(f"{name}: {err}", file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:
+        signum = received[-1] if received else signal.SIGINT
+        print(f"{name}: stopped by {signal.Signals(signum).name}; nothing it was writing passes for complete: "
+              "run it again (`dvc repro`)", file=sys.stderr)
+        return 128 + signum
     except Exception as err:
-        full = disk_full(err)
-        if full is None:
-            raise
-        print(f"{name}: {full}", file=sys.stderr)
-        return 1
+        return report_disk_full(name, err)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def report_disk_full(program: str, err: BaseException, note: str = "") -> int:
+    """Called while handling `err`: one line and exit code 1 if a full disk caused it, else re-raised."""
+    full = disk_full(err)
+    if full is None:
+        raise  # noqa: PLE0704  the error being handled, with its traceback
+    print(f"{program}: {full}{note}", file=sys.stderr)
+    return 1
 
 
 def disk_full(err: BaseException) -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
@@ -17,10 +19,20 @@ def workers() -> int:
     return max(1, int(os.environ.get("COLORIZER_WORKERS", os.cpu_count() or 1)))
 
 
-def process_pool() -> ProcessPoolExecutor:
+@contextlib.contextmanager
+def process_pool() -> Iterator[ProcessPoolExecutor]:
+    """A pool for the block. Stopped by an error or a signal, it drops the work not yet started
+    and waits only for the tasks under way (short: a chunk of images), so a stopped stage stops
+    now and its partial output is removed after its workers last wrote to it."""
     # spawn, not fork: a forked child of a process that imported TensorFlow can deadlock.
-    return ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _die_with_parent(parent: int) -> None:

@@ -150,7 +150,12 @@ class Tracker:
         self.display_uri = redact(self.uri)
         # Before the client opens it: SQLite silently creates a missing database file, empty.
         self.store_was_missing = _missing_sqlite_file(self.uri)
-        self.client = mlflow.MlflowClient(self.uri)
+        try:  # a SQLite store opens (and migrates) here: a damaged file fails now
+            self.client = mlflow.MlflowClient(self.uri)
+        except Exception as err:
+            raise TrackingUnavailable(
+                f"MLflow store {self.display_uri} cannot be opened ({type(err).__name__}: {redact(str(err))[:300]}): "
+                f"restore {self.config.store} from a backup, or point MLFLOW_TRACKING_URI at another store") from None
         self.run_id: str | None = None
         self.failures: list[str] = []
 

@@ -22,9 +22,11 @@ has no marker is refused before any training. Layout:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -160,18 +162,34 @@ def load(folder: Path, expected: str, model: keras.Model, optimizer) -> Resumabl
     state_dir = Path(folder) / LAST_EPOCH
     if not (state_dir / STATE).exists():
         return None
-    state = json.loads((state_dir / STATE).read_text())
+    with _damaged(state_dir / STATE):
+        state = json.loads((state_dir / STATE).read_text())
+        if not isinstance(state, dict) or not {"epoch", "run_id", "history"} <= state.keys():
+            raise ValueError("keys missing")
     if state.get("fingerprint") != expected:
         print(f"train: not resuming from the checkpoint in {folder}: params, data or training code "
               "changed since it was written; starting afresh", flush=True)
         return None
-    model.load_weights(state_dir / WEIGHTS)
-    with np.load(state_dir / OPTIMIZER) as saved:
+    with _damaged(state_dir / WEIGHTS):
+        model.load_weights(state_dir / WEIGHTS)
+    with _damaged(state_dir / OPTIMIZER), np.load(state_dir / OPTIMIZER) as saved:
         optimizer.load_own_variables({key: saved[key] for key in saved.files})
-    progress = EpochProgress(**state.get("progress", {}))
+    with _damaged(state_dir / STATE):
+        progress = EpochProgress(**state.get("progress", {}))
     where = f"at epoch {state['epoch'] + 1}, step {progress.steps + 1}" if progress.steps else f"after epoch {state['epoch']}"
     print(f"train: resuming {where} from {folder}", flush=True)
     return Resumable(state["epoch"], state["run_id"], state["history"], progress)
+
+
+@contextlib.contextmanager
+def _damaged(path: Path):
+    """A checkpoint file that cannot be read (a disk error, a copy cut short) is one line naming it;
+    the weights may be half loaded by then, so train stops rather than start afresh from them."""
+    try:
+        yield
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+        raise UserError(f"{path} is damaged ({type(err).__name__}: {str(err)[:200]}): delete {path.parent} to "
+                        "start afresh, or set train.resume: false (`dvc exp run -S train.resume=false`)") from None
 
 
 class Checkpointer:

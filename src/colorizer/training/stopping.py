@@ -5,7 +5,7 @@ SIGKILL. The first SIGTERM or SIGINT only asks to stop: the step under way finis
 saves a checkpoint of the epoch so far, marks its MLflow run KILLED and exits with one line
 saying how to resume (exit status 128 + the signal, as a shell reports a signal). The rerun
 resumes from that step, weight-equal to a run never stopped. A second signal stops at once,
-as the defaults would (SIGINT raises KeyboardInterrupt, SIGTERM ends the process).
+as either does outside training (`core.errors.run_stage`: raised as KeyboardInterrupt).
 
 Every worker of a multi-worker run stops at the same step: each step sums the workers'
 requests (`requested_tensor`), so a signal to any one of them stops them all.
