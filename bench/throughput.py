@@ -97,9 +97,14 @@ class StepTimer:
             reps = TIMED_STEPS
             self.arrays = (np.tile(x, (reps, 1, 1, 1)), np.tile(y, (reps, 1, 1, 1)))
             if params.train.loss == "classification":
-                self.model.compile(keras.optimizers.Adam(params.lr), [None, loss],
-                                   metrics=[[ab_mse(), ab_accuracy(params.metrics.threshold)], []])
+                losses, metrics = [None, loss], [[ab_mse(), ab_accuracy(params.metrics.threshold)], []]
                 self.targets = [self.arrays[1], self.arrays[1]]
+                if len(self.model.outputs) == 3:  # the scene head (train.scene_weight > 0), as train weighs it
+                    losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                    metrics.append([])
+                    self.targets.append(np.zeros(len(self.arrays[0]), np.int64))
+                weights = [0.0, 1.0, params.train.scene_weight][:len(losses)]
+                self.model.compile(keras.optimizers.Adam(params.lr), losses, loss_weights=weights, metrics=metrics)
             else:
                 self.model.compile(keras.optimizers.Adam(params.lr), loss,
                                    metrics=[ab_mse(), ab_accuracy(params.metrics.threshold)])
