@@ -146,7 +146,8 @@ def weights(path: Path) -> list[bytes]:
 def test_a_signal_outside_training_stops_a_stage_with_one_line(tmp_path, signum):
     """SIGTERM or Ctrl-C to a data stage mid-way, its process pool busy: one line and 128 + the
     signal, no traceback, its partial output removed, and the rerun completes."""
-    project = make_project(tmp_path, {"data": {"synthetic_per_class": 200}})
+    # 5000 photos: far more than it writes before the signal arrives, even on a fast machine.
+    project = make_project(tmp_path, {"data": {"synthetic_per_class": 1000}})
     process = subprocess.Popen([str(BIN / "python"), "stages/download.py"], cwd=project, env=stage_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(list((project / "data/.partial.raw").glob("*/*/*.jpg"))) > 20)
