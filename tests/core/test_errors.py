@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import REPO, repo_params_dict
 
@@ -28,3 +29,21 @@ def test_a_missing_source_is_one_line_naming_it(tmp_path):
     result = run_stage(tmp_path, "download")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("download: data.source: 'no/such/folder'") and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("written", [0, 3 * 1024 * 1024])
+def test_a_full_disk_names_the_output_and_what_of_it_was_written(tmp_path, written):
+    import errno
+
+    from colorizer.core import atomic
+    from colorizer.core.errors import disk_full
+
+    final = tmp_path / "model.keras"
+    partial = atomic.partial_path(final)
+    if written:
+        partial.write_bytes(b"\0" * written)
+    with pytest.raises(OSError) as raised, atomic.writing(final, partial):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    line = disk_full(raised.value)
+    assert line.startswith(f"no space left on device writing {final} (") and "left on its file system" in line
+    assert ("3.0 MiB written" in line) if written else ("nothing of it written yet" in line)

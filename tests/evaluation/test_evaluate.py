@@ -115,3 +115,28 @@ def test_a_damaged_or_missing_model_is_one_line_saying_how_to_get_it_back(traine
     message = str(raised.value)
     assert str(model) in message and "\n" not in message
     assert ("dvc checkout train" in message) if damage == "truncated" else ("dvc repro train" in message)
+
+
+def test_evaluate_interrupted_while_logging_writes_no_metrics_and_closes_the_run(trained, tiny_data, monkeypatch):
+    from colorizer.evaluation.evaluate import evaluate
+
+    root, params, run_id = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    metrics = Path(params.paths.eval_metrics)
+    metrics.unlink(missing_ok=True)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # what run_stage makes of SIGTERM and SIGINT
+    with monkeypatch.context() as patch:
+        patch.setattr(Tracker, "log_dict", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+    assert not metrics.exists()  # no metrics that pass for a finished evaluate
+    [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]
+    assert run.info.status == "KILLED"  # not left RUNNING
+
+    evaluate(params, shards=Path(tiny_data.paths.shards), root=root)  # the rerun finishes it
+    [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]
+    assert run.info.status == "FINISHED" and metrics.exists()
+    logged = Tracker(params.mlflow, root).client.download_artifacts(run_id, f"metrics/{metrics.name}", str(root))
+    assert json.loads(Path(logged).read_text())["accuracy"] == json.loads(metrics.read_text())["accuracy"]

@@ -64,8 +64,9 @@ def test_files_named_like_trains_in_a_folder_without_its_marker_are_someone_else
     folder.mkdir()
     for name in names:
         (folder / name).write_text("a user's own file")
-    with pytest.raises(checkpoint.CheckpointFolderError, match="holds files train did not write"):
+    with pytest.raises(checkpoint.CheckpointFolderError, match="holds files train did not write") as err:
         checkpoint.claim(folder)
+    assert f"only the marker was deleted, delete {folder}" in str(err.value)  # the way out if they are train's
     checkpoint.clear(folder)
     assert sorted(p.name for p in folder.iterdir()) == sorted(names)
     assert all((folder / name).read_text() == "a user's own file" for name in names)

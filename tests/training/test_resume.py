@@ -226,3 +226,59 @@ def tiny_data_examples(tiny_data) -> int:
     from colorizer.data import shards as shard_format
 
     return shard_format.read_meta(Path(tiny_data.paths.shards))["splits"]["train"]["examples"]
+
+
+def test_a_training_killed_while_publishing_leaves_no_earlier_run_id_beside_its_model(
+        train_params, tiny_data, tmp_path, monkeypatch):
+    from colorizer.core.errors import UserError
+    from colorizer.evaluation.evaluate import evaluate
+    from colorizer.training.train import train
+
+    params, shards = train_params(), Path(tiny_data.paths.shards)
+    Path(params.paths.run_info).parent.mkdir(parents=True, exist_ok=True)
+    Path(params.paths.run_info).write_text('{"run_id": "an-earlier-training"}')  # what the last training left
+    Path(params.paths.train_metrics).parent.mkdir(parents=True, exist_ok=True)
+    Path(params.paths.train_metrics).write_text("{}")
+
+    def die(*args, **kwargs):
+        raise Killed
+    with monkeypatch.context() as patch:  # killed while the model is logged to MLflow, the slowest output
+        patch.setattr(Tracker, "finish", lambda self, status="FINISHED": None)
+        patch.setattr(Tracker, "log_model", die)
+        with pytest.raises(Killed):
+            train(params, shards=shards, root=tmp_path)
+    assert Path(params.paths.model).exists()
+    assert not Path(params.paths.run_info).exists() and not Path(params.paths.train_metrics).exists()
+    with pytest.raises(UserError, match="run.json not found"):  # not logged into the earlier run
+        evaluate(params, shards=shards, root=tmp_path)
+
+    train(params, shards=shards, root=tmp_path)  # resumes after the last epoch and publishes
+    _, [run] = all_runs(params)
+    assert json.loads(Path(params.paths.run_info).read_text())["run_id"] == run.info.run_id
+    assert run.info.status == "FINISHED"
+
+
+def test_an_opened_run_is_recorded_before_anything_is_logged_into_it(train_params, tiny_data, tmp_path, monkeypatch,
+                                                                     capsys):
+    """A kill while the data is logged (an upload to a slow server) leaves a run the next attempt closes."""
+    from colorizer.training import train as train_module
+
+    params, shards = train_params(), Path(tiny_data.paths.shards)
+    recorded = []
+
+    def killed_while_logging_data(tracker, *args):
+        recorded.append(checkpoint.previous_attempt(Path(params.paths.checkpoints)) == tracker.run_id)
+        raise Killed
+    with monkeypatch.context() as patch:
+        patch.setattr(Tracker, "finish", lambda self, status="FINISHED": None)
+        patch.setattr(train_module, "_log_data", killed_while_logging_data)
+        with pytest.raises(Killed):
+            train_module.train(params, shards=shards, root=tmp_path)
+    assert recorded == [True]
+    _, [abandoned] = all_runs(params)
+    assert abandoned.info.status == "RUNNING"  # what a SIGKILL leaves
+
+    train_module.train(params, shards=shards, root=tmp_path)
+    assert f"marked MLflow run {abandoned.info.run_id} KILLED" in capsys.readouterr().out
+    _, runs = all_runs(params)
+    assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]

@@ -87,7 +87,8 @@ def disk_full(err: BaseException) -> str | None:
     if interrupted is None:
         path = next((e.filename for e in chain if getattr(e, "filename", None)), None)
         return f"no space left on device writing {path or 'its output'}; free some space and run it again"
-    return (f"no space left on device writing {interrupted.path} ({_size(interrupted.written)} written, "
+    written = f"{_size(interrupted.written)} written" if interrupted.written else "nothing of it written yet"
+    return (f"no space left on device writing {interrupted.path} ({written}, "
             f"{_size(interrupted.free)} left on its file system): it needs more than that, free some space and run it "
             "again (nothing it wrote passes for complete)")
 

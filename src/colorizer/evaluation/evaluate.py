@@ -80,9 +80,15 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     card = model_card.card(params, shards, root, test=result)
     with atomic.output_file(paths.model_card) as handle:
         handle.write(card)
-    atomic.write_json(paths.eval_metrics, result)  # last: metrics that exist belong to a finished evaluate
     _open_run(tracker, params, run_id, stand_in, fixed.gray_png(0))
-    _log(tracker, result, image, params.train.epochs, card, paths.eval_metrics)
+    try:
+        _log(tracker, result, image, params.train.epochs, card, Path(paths.eval_metrics).name)
+    except BaseException as err:  # the run was reopened: close it, as train closes its own
+        tracker.finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
+    atomic.write_json(paths.eval_metrics, result)  # last: metrics that exist belong to a finished evaluate
+    tracker.report_failures("evaluate")
+    print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)
     return result
 
 
@@ -145,12 +151,10 @@ def per_class_table(result: dict):
     return pd.DataFrame(rows)
 
 
-def _log(tracker: Tracker, result: dict, grid, epochs: int, card: str, metrics_path: str) -> None:
+def _log(tracker: Tracker, result: dict, grid, epochs: int, card: str, metrics_name: str) -> None:
     tracker.log_metrics(headline_metrics(result))
     tracker.log_table(per_class_table(result), PER_CLASS_TABLE)
     tracker.log_image(grid, TEST_SAMPLES_KEY, step=epochs)
-    tracker.log_artifact(metrics_path, "metrics")
+    tracker.log_dict(result, f"metrics/{metrics_name}")
     tracker.describe(card)
     tracker.finish()
-    tracker.report_failures("evaluate")
-    print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)

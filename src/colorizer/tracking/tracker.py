@@ -273,6 +273,9 @@ class Tracker:
         for version in self.client.search_model_versions(f"run_id='{self.run_id}'"):
             self.client.update_model_version(version.name, version.version, description=text)
 
+    def log_dict(self, data: dict, artifact_file: str) -> None:
+        self._tolerant(artifact_file, self.client.log_dict, self.run_id, data, artifact_file)
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._tolerant(str(path), self.client.log_artifact, self.run_id, str(path), artifact_path)
 

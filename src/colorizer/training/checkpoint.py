@@ -88,7 +88,8 @@ def claim(folder: Path) -> None:
                 f"paths.checkpoints: {folder} already exists and holds files train did not write ({shown}). "
                 "train deletes its checkpoint folder when training ends, so it only uses a new or empty one "
                 f"(or one holding its marker {MARKER}). Point paths.checkpoints at a subfolder, "
-                "e.g. <shared storage>/colorizer-checkpoints."
+                "e.g. <shared storage>/colorizer-checkpoints; if these are train's own files and only the "
+                f"marker was deleted, delete {folder} to train afresh."
             )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text(_MARKER_TEXT)

@@ -69,14 +69,13 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
     key = checkpoint.fingerprint(params.flat(), meta)
     resumed = checkpoint.load(folder, key, model, optimizer) if config.resume else None
     log = saver = None
-    if devices.is_chief:
-        _start_tracking(tracker, params, shards, resumed)
-        log = EpochLog(tracker, _fixed_samples(shards, meta, params), config, resumed.history if resumed else [])
-        saver = checkpoint.Checkpointer(folder, key, tracker.run_id)
-
     started = time.monotonic()
     stop = stopping.StopRequest()
     try:
+        if devices.is_chief:  # in the try: a run opened here is closed whatever stops the stage
+            _start_tracking(tracker, params, shards, resumed)
+            log = EpochLog(tracker, _fixed_samples(shards, meta, params), config, resumed.history if resumed else [])
+            saver = checkpoint.Checkpointer(folder, key, tracker.run_id)
         with stop.installed(), shard_format.reading(shards, READ_SPLITS):
             _epochs(params, devices, shards, step, steps, validate, resumed, stop, model, optimizer, log, saver)
         if not devices.is_chief:
@@ -89,7 +88,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
             summary.update({f"val_{key}_decoded": chosen[key] for key in ("accuracy", "psnr", "colorfulness_ratio")})
         _publish(params, tracker, model, summary, log.rows, log.fixed.gray_png(0))
     except BaseException as err:
-        if tracker:  # a SIGKILL gets here never: the next attempt closes that run (_start_tracking)
+        if tracker and tracker.run_id:  # a SIGKILL gets here never: the next attempt closes that run (_start_tracking)
             stopped = isinstance(err, (KeyboardInterrupt, stopping.TrainingStopped))
             tracker.finish("KILLED" if stopped else "FAILED")
         raise
@@ -167,8 +166,13 @@ def _finish_epoch(epoch: int, progress, validate, shards: Path, params: Params) 
 
 
 def _publish(params: Params, tracker: Tracker, model, summary: dict, log_rows: list[dict], example_png: bytes) -> None:
-    """The chief's outputs: the model (file and MLflow), the DVC metrics, the run id for evaluate."""
+    """The chief's outputs: the model (file and MLflow), the DVC metrics, the run id for evaluate.
+
+    An earlier training's run id and metrics go first and the run id comes back last, so a stage
+    killed part-way leaves no new model beside an old run id (evaluate would log into that run)."""
     paths = params.paths
+    for stale in (paths.run_info, paths.train_metrics, paths.history):
+        Path(stale).unlink(missing_ok=True)
     _save_model(inference_model(model), Path(paths.model))
     _write_history(Path(paths.history), log_rows)  # only now: a killed run leaves no history that looks complete
     tracker.log_model(Path(paths.model), example_png, params.mlflow.model_name if params.mlflow.register else None)
@@ -292,26 +296,33 @@ def _start_tracking(tracker: Tracker, params: Params, shards: Path, resumed) -> 
     run tagged with the lost run's id, carrying the earlier epochs' curves (the
     weights come from the checkpoint either way). Otherwise a new run."""
     folder = Path(params.paths.checkpoints)
-    abandoned = checkpoint.previous_attempt(folder)
+    _close_abandoned(tracker, folder, keep=resumed.run_id if resumed else None)
     if resumed and tracker.has_run(resumed.run_id):
         tracker.resume(resumed.run_id)
-    elif resumed:
-        lost = tracker.missing_run(resumed.run_id, f"the checkpoint in {folder}")
-        tracker.start(params, tags={ORIGIN_TAG: resumed.run_id})
-        print(f"train: {lost}; continuing from the checkpoint (epoch {resumed.epoch}) in a new MLflow run "
-              f"{tracker.run_id}, tagged {ORIGIN_TAG}={resumed.run_id}", flush=True)
-        _log_data(tracker, params, shards)
-        for row in resumed.history:
-            tracker.log_metrics(_epoch_metrics(row), step=row["epoch"])
+        checkpoint.record_attempt(folder, tracker.run_id)
     else:
-        checkpoint.discard_state(folder)
-        tracker.start(params)
+        lost = tracker.missing_run(resumed.run_id, f"the checkpoint in {folder}") if resumed else None
+        if not resumed:
+            checkpoint.discard_state(folder)
+        tracker.start(params, tags={ORIGIN_TAG: resumed.run_id} if resumed else None)
+        # Recorded before anything else is logged: an attempt SIGKILLed from here on leaves a run
+        # that the next attempt closes.
+        checkpoint.record_attempt(folder, tracker.run_id)
+        if lost:
+            print(f"train: {lost}; continuing from the checkpoint (epoch {resumed.epoch}) in a new MLflow run "
+                  f"{tracker.run_id}, tagged {ORIGIN_TAG}={resumed.run_id}", flush=True)
         _log_data(tracker, params, shards)
-    if abandoned and abandoned != tracker.run_id and tracker.end_abandoned(abandoned):
+        for row in resumed.history if resumed else []:
+            tracker.log_metrics(_epoch_metrics(row), step=row["epoch"])
+    print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
+
+
+def _close_abandoned(tracker: Tracker, folder: Path, keep: str | None) -> None:
+    """Mark KILLED the run a killed attempt left RUNNING (unless it is the one resumed now)."""
+    abandoned = checkpoint.previous_attempt(folder)
+    if abandoned and abandoned != keep and tracker.end_abandoned(abandoned):
         print(f"train: marked MLflow run {abandoned} KILLED: an earlier attempt left it running "
               f"(found in {folder / checkpoint.ATTEMPT})", flush=True)
-    checkpoint.record_attempt(folder, tracker.run_id)
-    print(f"train: MLflow run {tracker.run_id} in {tracker.display_uri}", flush=True)
 
 
 def _fixed_samples(shards: Path, meta: dict, params: Params) -> samples.SampleSet:
@@ -410,7 +421,7 @@ def _write_history(path: Path, rows: list[dict]) -> None:
 def _save_model(model: keras.Model, path: Path) -> None:
     partial = atomic.partial_path(path)
     try:
-        with atomic.writing(path):
+        with atomic.writing(path, partial):
             model.save(partial)
     except BaseException:
         partial.unlink(missing_ok=True)
