@@ -11,8 +11,8 @@ recorded here). Each model then reads the test split once, in the pipeline's own
 Writes bench/quality.json (per model and seed: every test metric, per class, training
 seconds, the validation frontier; per model mean, sd, min and max over seeds; the default
 against each other model, a difference within the larger seed sd being a tie; the goals) and
-bench/quality_grid.png (gray | each model | truth on 8 fixed test photos, the first seed's
-models). Runs already in quality.json for the same recipe are kept, so an interrupted run
+bench/quality_grid.jpg (gray | each model | truth on 8 fixed test photos, the last seed's
+models, those still on disk). Runs already in quality.json for the same recipe are kept, so an interrupted run
 continues where it stopped.
 
 Goals, on the default's mean over seeds, at most 20 minutes of training per model here:
@@ -52,7 +52,7 @@ GOALS = {"psnr_gain_db": 2.0, "accuracy": 0.62, "colorfulness_ratio": 0.75}
 TRAINING_BUDGET_S = 20 * 60
 WORK = REPO / "bench" / "work" / "quality"
 OUT_JSON = REPO / "bench" / "quality.json"
-OUT_GRID = REPO / "bench" / "quality_grid.png"
+OUT_GRID = REPO / "bench" / "quality_grid.jpg"
 
 
 def params_for(data: Path, image_size: int, model: str, seed: int, runs: Path = WORK):
@@ -287,12 +287,15 @@ def main() -> None:
         report["goals"] = goals(report["summary"], report["default_vs"], len(seeds))
     out_json.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     print_summary(report)
-    paths = {m: Path(params_for(data_folder, args.image_size, m, seeds[0], runs_dir).paths.model)
-             for m in complete}  # every model in the report, also those this invocation did not train
-    if all(path.exists() for path in paths.values()):
-        grid = OUT_GRID if out_json == OUT_JSON else out_json.with_name(f"{out_json.stem}_grid.png")
-        comparison_grid(paths, data / "shards").save(grid)
-        print(f"wrote {grid}")
+    # Every model in the report whose last-seed file is here, also those this invocation did not
+    # train (a report resumed on another machine may lack some).
+    paths = {m: Path(params_for(data_folder, args.image_size, m, seeds[-1], runs_dir).paths.model) for m in complete}
+    present = {m: path for m, path in paths.items() if path.exists()}
+    if present:
+        grid = OUT_GRID if out_json == OUT_JSON else out_json.with_name(f"{out_json.stem}_grid.jpg")
+        comparison_grid(present, data / "shards").save(grid, quality=88)  # photos: a JPEG a tenth of the PNG
+        missing = sorted(set(paths) - set(present))
+        print(f"wrote {grid} (seed {seeds[-1]}" + (f"; no model file for {', '.join(missing)})" if missing else ")"))
     print(f"wrote {out_json}")
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import dataclasses
+import functools
 import io
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +107,30 @@ def tiny_data(tmp_path_factory):
     return prepare(tmp_path_factory.mktemp("tiny-data"))
 
 
+@functools.cache
+def _empty_store() -> Path:
+    """An empty MLflow SQLite store, its tables created once per session (a second each)."""
+    import mlflow
+
+    folder = tempfile.mkdtemp(prefix="empty-store-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments(max_results=1)
+    return path
+
+
+def new_store(root: Path) -> str:
+    """The URI of a new, empty store `root`/mlflow.db, as MLflow would create it."""
+    store = Path(root) / "mlflow.db"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_empty_store(), store)
+    return f"sqlite:///{store}"
+
+
 @pytest.fixture
 def train_params(tmp_path, tiny_data, monkeypatch):
     """Params whose outputs go to tmp_path, reading the session's tiny shards, logging to a tmp store."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(tmp_path))
 
     return lambda overrides=None: tiny_params(tmp_path, overrides)
 
@@ -139,7 +163,7 @@ def tracking_store(root: Path):
     """MLFLOW_TRACKING_URI set to a SQLite store in `root` for the block (module-scoped
     fixtures cannot use monkeypatch), restored afterwards."""
     previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = new_store(root)
     try:
         yield
     finally:

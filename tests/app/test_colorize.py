@@ -308,13 +308,13 @@ def trained_model(tmp_path_factory, tiny_data):
     decoder of the compute cut (the default) this tiny network learns more slowly (measured:
     ab error 28.1 after 15 epochs, 23.5 after 19, 18.4 after 25, against gray's 26.9).
     """
-    from conftest import tiny_params
+    from conftest import new_store, tiny_params
 
     from colorizer.training.train import train
 
     root = tmp_path_factory.mktemp("trained")
     patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    patch.setenv("MLFLOW_TRACKING_URI", new_store(root))
     try:
         params = tiny_params(root, {"train": {"epochs": 25, "loss": "mse"}})
         train(params, shards=Path(tiny_data.paths.shards), root=root)
