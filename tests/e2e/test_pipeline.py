@@ -83,19 +83,6 @@ def test_evaluate_alone_recovers_when_the_store_lost_the_run(synthetic_project):
         aside.rename(store)
 
 
-def test_default_model_beats_gray_on_the_synthetic_test_split(tmp_path):
-    """The default model and loss, given data enough to learn from. On the suite's tiny
-    project (30 images, 2 epochs = 8 steps) it does not beat gray yet (measured: mse 0.08
-    vs 0.03); with 160 train images and 10 epochs (200 steps) it did, by a wide margin
-    (measured with an earlier, from-scratch network: mse 0.013 vs 0.035, psnr 20.8 vs 17.6 dB)."""
-    project = make_project(tmp_path, {"data": {"synthetic_per_class": 50}, "train": {"epochs": 10, "sample_every": 10}})
-    dvc(project, "repro")
-    evaluation = json.loads((project / "metrics/eval.json").read_text())
-    model, gray = evaluation, evaluation["baseline"]
-    assert all_finite(evaluation), evaluation
-    assert model["mse"] < gray["mse"] and model["psnr"] > gray["psnr"] and model["auc"] > gray["auc"], (model, gray)
-
-
 def all_finite(tree) -> bool:
     if isinstance(tree, dict):
         return all(all_finite(value) for value in tree.values())
