@@ -33,6 +33,7 @@ def test_repo_params_load_and_validate():
         ({"data": {"max_per_class": -1}}, "data.max_per_class"),
         ({"shard": {"num_shards": 0}}, "shard.num_shards"),
         ({"metrics": {"threshold": 0}}, "metrics.threshold"),
+        ({"paths": {"model": "models/model.h5"}}, "paths.model"),  # Keras' legacy format: not loaded safely
     ],
 )
 def test_bad_values_name_their_key(overrides, key):

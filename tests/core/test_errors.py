@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -47,3 +48,36 @@ def test_a_full_disk_names_the_output_and_what_of_it_was_written(tmp_path, writt
     line = disk_full(raised.value)
     assert line.startswith(f"no space left on device writing {final} (") and "left on its file system" in line
     assert ("3.0 MiB written" in line) if written else ("nothing of it written yet" in line)
+
+
+@pytest.mark.parametrize("message", [
+    "65536 requested and 5104 written",  # NumPy's np.save on a full disk: no errno
+    "Not enough free space to write 67108864 bytes after offset 128",  # NumPy's memmap
+    "(sqlite3.OperationalError) database or disk is full",
+])
+def test_a_full_disk_without_an_errno_is_told_and_named_as_the_output_it_will_be(tmp_path, message):
+    from colorizer.core import atomic
+    from colorizer.core.errors import disk_full
+
+    staging = atomic.partial_path(tmp_path / "raw")  # a file inside a stage's staging folder
+    with pytest.raises(OSError) as raised, atomic.writing(staging / "report.json"):
+        raise OSError(message)
+    line = disk_full(raised.value)
+    assert line and line.startswith(f"no space left on device writing {tmp_path / 'raw' / 'report.json'} (")
+    assert disk_full(OSError("permission denied")) is None
+
+
+def test_a_full_disk_while_the_colour_table_is_built_leaves_no_fragment(tmp_path, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    from colorizer.prepare import lut
+
+    def short_write(path, array):
+        Path(path).write_bytes(b"\0" * 4096)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(np, "save", short_write)
+    with pytest.raises(OSError):
+        lut._build(tmp_path / "table.npy")
+    assert list(tmp_path.iterdir()) == []

@@ -117,13 +117,15 @@ def test_a_damaged_or_missing_model_is_one_line_saying_how_to_get_it_back(traine
     assert ("dvc checkout train" in message) if damage == "truncated" else ("dvc repro train" in message)
 
 
-def test_evaluate_interrupted_while_logging_writes_no_metrics_and_closes_the_run(trained, tiny_data, monkeypatch):
+def test_evaluate_interrupted_while_logging_leaves_no_metrics_and_the_run_as_training_left_it(
+        trained, tiny_data, monkeypatch):
     from colorizer.evaluation.evaluate import evaluate
 
     root, params, run_id = trained
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     metrics = Path(params.paths.eval_metrics)
-    metrics.unlink(missing_ok=True)
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text('{"accuracy": 0.5}')  # an earlier evaluate's
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # what run_stage makes of SIGTERM and SIGINT
@@ -131,12 +133,30 @@ def test_evaluate_interrupted_while_logging_writes_no_metrics_and_closes_the_run
         patch.setattr(Tracker, "log_dict", interrupted)
         with pytest.raises(KeyboardInterrupt):
             evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
-    assert not metrics.exists()  # no metrics that pass for a finished evaluate
+    assert not metrics.exists()  # no metrics that pass for a finished evaluate, nor an earlier one's
     [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]
-    assert run.info.status == "KILLED"  # not left RUNNING
+    assert run.info.status == "FINISHED"  # its training finished: not left RUNNING, nor marked KILLED
 
     evaluate(params, shards=Path(tiny_data.paths.shards), root=root)  # the rerun finishes it
     [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]
     assert run.info.status == "FINISHED" and metrics.exists()
     logged = Tracker(params.mlflow, root).client.download_artifacts(run_id, f"metrics/{metrics.name}", str(root))
     assert json.loads(Path(logged).read_text())["accuracy"] == json.loads(metrics.read_text())["accuracy"]
+
+
+@pytest.mark.parametrize("content", ["[1]", '{"run_id": 5}', '{"run": "x"}'])
+def test_a_run_info_file_without_a_run_id_is_one_line_saying_how_to_get_it_back(trained, tiny_data, monkeypatch,
+                                                                                 tmp_path, content):
+    import dataclasses
+
+    from colorizer.core.errors import UserError
+    from colorizer.evaluation.evaluate import evaluate
+
+    root, params, _ = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    run_info = tmp_path / "run.json"
+    run_info.write_text(content)
+    params = dataclasses.replace(params, paths=dataclasses.replace(params.paths, run_info=str(run_info),
+                                                                   eval_metrics=str(tmp_path / "eval.json")))
+    with pytest.raises(UserError, match="is damaged.*dvc checkout train"):
+        evaluate(params, shards=Path(tiny_data.paths.shards), root=root)

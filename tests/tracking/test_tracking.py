@@ -266,3 +266,22 @@ def test_artifacts_sit_beside_the_sqlite_store_not_in_the_working_directory(make
     assert artifact_root(config, tmp_path) == (tmp_path / "elsewhere" / "mlartifacts").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert artifact_root(config, tmp_path) is None  # the server decides
+
+
+def test_a_store_on_a_full_disk_is_one_line_saying_so(tmp_path, monkeypatch):
+    import sqlite3
+
+    import mlflow
+
+    from colorizer.core.config import params_from_dict
+    from conftest import repo_params_dict
+
+    from colorizer.tracking.tracker import TrackingUnavailable, Tracker
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")  # what SQLite raises, with no errno
+    monkeypatch.setattr(mlflow, "MlflowClient", full)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(TrackingUnavailable) as raised:
+        Tracker(params_from_dict(repo_params_dict()).mlflow, tmp_path)
+    assert "no space left on device" in str(raised.value) and "\n" not in str(raised.value)

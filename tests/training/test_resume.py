@@ -222,6 +222,31 @@ def test_a_signal_mid_epoch_saves_that_step_marks_the_run_killed_and_resumes_wei
     assert run.info.status == "FINISHED"
 
 
+def test_a_signal_during_the_last_step_stops_before_publishing_and_the_rerun_publishes(
+        train_params, tiny_data, tmp_path, monkeypatch, capsys, uninterrupted):
+    """A preemption's grace period is no time to choose the decoding and log the model: the
+    last epoch's checkpoint stands, and the rerun publishes from it."""
+    import signal
+
+    from colorizer.training.stopping import TrainingStopped
+    from colorizer.training.train import train
+
+    params, shards = train_params(EPOCHS), Path(tiny_data.paths.shards)
+    steps = -(-tiny_data_examples(tiny_data) // params.train.batch_size)
+    last_step = steps * params.train.epochs
+    with signal_at_step(monkeypatch, signal.SIGTERM, last_step), pytest.raises(TrainingStopped) as stopped:
+        train(params, shards=shards, root=tmp_path)
+    assert f"stopped by SIGTERM after epoch {params.train.epochs}" in str(stopped.value)
+    _, [run] = all_runs(params)
+    assert run.info.status == "KILLED" and not Path(params.paths.model).exists()
+
+    train(params, shards=shards, root=tmp_path)
+    assert f"resuming after epoch {params.train.epochs}" in capsys.readouterr().out
+    assert_same_weights(trained_weights(params.paths.model), uninterrupted)
+    _, [run] = all_runs(params)
+    assert run.info.status == "FINISHED"
+
+
 def tiny_data_examples(tiny_data) -> int:
     from colorizer.data import shards as shard_format
 

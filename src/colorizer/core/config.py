@@ -53,6 +53,8 @@ class PathParams:
                 _require_checkpoint_path(value, key)
             else:
                 _require_inside_repo(value, key)
+        # Keras 3 saves and safely loads only its own zip format, and MLflow's model reads it.
+        _require(PurePath(self.model).suffix == ".keras", "paths.model", f"must end with .keras, got {self.model!r}")
 
 
 @dataclass(frozen=True)

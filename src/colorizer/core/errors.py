@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+# What a full disk says where no errno comes with it: NumPy's short writes, SQLite.
+_FULL_TEXT = re.compile(r"No space left on device|\d+ requested and \d+ written|Not enough free space|"
+                        r"database or disk is full")
 
 
 class UserError(Exception):
@@ -81,16 +85,22 @@ def disk_full(err: BaseException) -> str | None:
     from colorizer.core.atomic import WRITING
 
     chain = _chain(err)
-    if not any(isinstance(e, OSError) and e.errno in _FULL or "No space left on device" in str(e) for e in chain):
+    if not any(isinstance(e, OSError) and e.errno in _FULL or _FULL_TEXT.search(str(e)) for e in chain):
         return None
     interrupted = next((getattr(e, WRITING) for e in chain if hasattr(e, WRITING)), None)
     if interrupted is None:
         path = next((e.filename for e in chain if getattr(e, "filename", None)), None)
-        return f"no space left on device writing {path or 'its output'}; free some space and run it again"
+        return f"no space left on device writing {_shown(path) if path else 'its output'}; free some space and run it again"
     written = f"{_size(interrupted.written)} written" if interrupted.written else "nothing of it written yet"
-    return (f"no space left on device writing {interrupted.path} ({written}, "
+    return (f"no space left on device writing {_shown(interrupted.path)} ({written}, "
             f"{_size(interrupted.free)} left on its file system): it needs more than that, free some space and run it "
             "again (nothing it wrote passes for complete)")
+
+
+def _shown(path) -> str:
+    """An output by the name the user knows: a file inside a stage's staging folder
+    (`data/.partial.raw/report.json`) is named as it will be (`data/raw/report.json`)."""
+    return str(path).replace(".partial.", "")
 
 
 def _chain(err: BaseException | None) -> list[BaseException]:

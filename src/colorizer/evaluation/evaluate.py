@@ -51,9 +51,10 @@ def _trained_model(path: str):
 
 def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
+    Path(paths.eval_metrics).unlink(missing_ok=True)  # an earlier evaluate's: never beside a newer model
     tracker = Tracker(params.mlflow, root)
     tracker.check_reachable()
-    run_id = read_stage_json(paths.run_info, "train")["run_id"]
+    run_id = _training_run_id(paths.run_info)
     stand_in = _stand_in_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after
     model = _trained_model(paths.model)
     meta = shard_format.read_meta(shards)
@@ -80,16 +81,25 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     card = model_card.card(params, shards, root, test=result)
     with atomic.output_file(paths.model_card) as handle:
         handle.write(card)
-    _open_run(tracker, params, run_id, stand_in, fixed.gray_png(0))
+    status_before = _open_run(tracker, params, run_id, stand_in, fixed.gray_png(0))
     try:
         _log(tracker, result, image, params.train.epochs, card, Path(paths.eval_metrics).name)
-    except BaseException as err:  # the run was reopened: close it, as train closes its own
-        tracker.finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+    except BaseException as err:  # the run was reopened: close it again, its training as it was
+        tracker.finish(status_before or ("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"))
         raise
     atomic.write_json(paths.eval_metrics, result)  # last: metrics that exist belong to a finished evaluate
     tracker.report_failures("evaluate")
     print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)
     return result
+
+
+def _training_run_id(run_info: str) -> str:
+    info = read_stage_json(run_info, "train")
+    run_id = info.get("run_id") if isinstance(info, dict) else None
+    if not isinstance(run_id, str) or not run_id:
+        raise UserError(f"{run_info} is damaged (no run_id string): restore it with `dvc checkout train`, "
+                        "or re-run `dvc repro -f -s train`")
+    return run_id
 
 
 def _stand_in_run(tracker: Tracker, run_id: str, run_info: str) -> str | None:
@@ -104,14 +114,15 @@ def _stand_in_run(tracker: Tracker, run_id: str, run_info: str) -> str | None:
     return earlier or ""
 
 
-def _open_run(tracker: Tracker, params: Params, run_id: str, stand_in: str | None, example_png: bytes) -> None:
+def _open_run(tracker: Tracker, params: Params, run_id: str, stand_in: str | None, example_png: bytes) -> str | None:
+    """Open the run to log into; returns the status it had (None for a new run)."""
     if stand_in is None:
-        tracker.resume(run_id)
-    elif stand_in:
-        tracker.resume(stand_in)
-    else:
-        tracker.start(params, tags={ORIGIN_TAG: run_id})
-        tracker.log_model(Path(params.paths.model), example_png, None)  # the lost run's model, so it can be served
+        return tracker.resume(run_id)
+    if stand_in:
+        return tracker.resume(stand_in)
+    tracker.start(params, tags={ORIGIN_TAG: run_id})
+    tracker.log_model(Path(params.paths.model), example_png, None)  # the lost run's model, so it can be served
+    return None
 
 
 def score_split(model, shards: Path, split: str, threshold: float, batch_size: int, each_batch=None,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorizer.core import atomic
 from colorizer.data import lab, tfrecords
 
 _CHUNK = 1 << 20
@@ -75,5 +76,10 @@ def _build(path: Path) -> None:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".partial-{os.getpid()}.{path.name}")  # concurrent builders never collide
-    np.save(partial, table)
+    try:
+        with atomic.writing(path, partial):
+            np.save(partial, table)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk or a kill leaves no 64 MiB fragment behind
+        raise
     os.replace(partial, path)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from colorizer.core.config import MlflowParams, ParamError, Params, params_from_dict
-from colorizer.core.errors import UserError
+from colorizer.core.errors import UserError, disk_full
 from colorizer.core.workspace import committed_file, git_commit
 
 ENV_URI = "MLFLOW_TRACKING_URI"
@@ -153,6 +153,7 @@ class Tracker:
         try:  # a SQLite store opens (and migrates) here: a damaged file fails now
             self.client = mlflow.MlflowClient(self.uri)
         except Exception as err:
+            self._refuse_if_disk_full(err)
             raise TrackingUnavailable(
                 f"MLflow store {self.display_uri} cannot be opened ({type(err).__name__}: {redact(str(err))[:300]}): "
                 f"restore {self.config.store} from a backup, or point MLFLOW_TRACKING_URI at another store") from None
@@ -163,11 +164,17 @@ class Tracker:
         try:
             self.client.search_experiments(max_results=1)
         except Exception as err:
+            self._refuse_if_disk_full(err)
             raise TrackingUnavailable(
                 f"MLflow store {self.display_uri} is unreachable ({type(err).__name__}: {redact(str(err))[:300]}). "
                 "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to the local "
                 f"{self.config.store}."
             ) from None
+
+    def _refuse_if_disk_full(self, err: Exception) -> None:
+        if disk_full(err):  # not a damaged store, whatever SQLite's SQL says: say so in one line
+            raise TrackingUnavailable(f"MLflow store {self.display_uri}: no space left on device (database or disk "
+                                      "is full): free some space and run it again") from None
 
     def experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.config.experiment)
@@ -194,11 +201,13 @@ class Tracker:
         self.client.log_batch(self.run_id, params=entries)
         return self.run_id
 
-    def resume(self, run_id: str) -> None:
-        """Continue an existing run (after an interrupted training, or in evaluate)."""
-        self.client.get_run(run_id)  # fails clearly if the run is not in this store
+    def resume(self, run_id: str) -> str:
+        """Continue an existing run (after an interrupted training, or in evaluate); returns the
+        status it had."""
+        status = self.client.get_run(run_id).info.status  # fails clearly if the run is not in this store
         self.run_id = run_id
         self.client.update_run(run_id, status="RUNNING")
+        return status
 
     def has_run(self, run_id: str) -> bool:
         """Whether this store holds `run_id` (and it is not deleted)."""
@@ -332,7 +341,7 @@ class Tracker:
         except Exception as err:
             if not self.failures:
                 print(f"WARNING: MLflow logging failed ({type(err).__name__}: {redact(str(err))[:200]}); "
-                      "training continues", flush=True)
+                      "the stage goes on", flush=True)
             self.failures.append(what)
 
 

@@ -133,6 +133,8 @@ def _epochs(params: Params, devices, shards: Path, step, steps: int, validate, r
         if devices.is_chief:
             log.add(row, model)
             saver.save(epoch + 1, model, optimizer, log.rows)
+    if stop.requested:  # asked during the last epoch's end: its checkpoint stands, publishing waits
+        raise _stopped(stop, params.train.epochs, checkpoint.EpochProgress(), saver)
 
 
 def _steps(step, batches, steps: int, progress, stop, alone: bool):
