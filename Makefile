@@ -47,9 +47,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-# The quick loop while editing: everything but the end-to-end tests (real DVC runs, servers, installs).
+# The quick loop while editing: the unit tests, without the end-to-end ones (real DVC runs,
+# servers, installs) and those that train a model.
 test-fast: install
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 install: $(STAMP)
 

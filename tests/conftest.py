@@ -107,6 +107,16 @@ def tiny_data(tmp_path_factory):
     return prepare(tmp_path_factory.mktemp("tiny-data"))
 
 
+# Fixtures that train a model: a test that needs one is marked slow (left out of `make test-fast`).
+TRAINING_FIXTURES = {"train_params", "trained", "trained_run", "trained_model", "uninterrupted"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @functools.cache
 def _empty_store() -> Path:
     """An empty MLflow SQLite store, its tables created once per session (a second each)."""

@@ -19,6 +19,7 @@ QUICK = {"data": {"image_size": 64, "max_per_class": 12},
          "train": {"epochs": 6, "batch_size": 8, "sample_every": 6, "resume": False}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [42])
 def test_briefly_trained_model_beats_gray_on_validation(tmp_path, shared_photos, monkeypatch, seed):
     from colorizer.evaluation.evaluate import score_split

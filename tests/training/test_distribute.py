@@ -21,6 +21,7 @@ def run_python(code: str, env: dict | None = None, cwd: Path | None = None, time
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_model_losses_and_metrics_train_under_jax_fed_by_tf_data(tiny_data):
     result = run_python(f"""
         import sys
@@ -64,6 +65,7 @@ def train_project(folder: Path, tiny_data, train_overrides: dict) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_data):
     project = train_project(tmp_path, tiny_data, {"strategy": "mirrored", "epochs": 1})
     result = subprocess.run([str(BIN / "python"), str(REPO_STAGES / "train.py")], cwd=project, capture_output=True,
@@ -74,6 +76,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_data):
     assert (project / "models/model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_model_into_one_mlflow_run(tmp_path, tiny_data):
     project = train_project(tmp_path, tiny_data, {"strategy": "multi_worker", "epochs": 1})
     ports = [free_port(), free_port()]
@@ -107,6 +110,7 @@ def test_multi_worker_needs_tf_config(make_params):
         distribute._multi_worker()
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_script_needs_no_tensorflow(tmp_path):
     blocker = tmp_path / "blocked" / "tensorflow"
     blocker.mkdir(parents=True)

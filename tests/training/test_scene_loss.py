@@ -33,6 +33,7 @@ def scene_step(tmp_path: Path, scene_weight: float):
     return model, step, batch, iter(tf.data.Dataset.from_tensors(batch).repeat())  # one iterator: traced once
 
 
+@pytest.mark.slow
 def test_the_scene_loss_is_added_and_trains_the_scene_head(tmp_path):
     with_scene, step, batch, batches = scene_step(tmp_path / "a", 1.0)
     first = np.asarray(step(batches))
