@@ -122,3 +122,24 @@ def test_a_damaged_checkpoint_file_is_one_line_naming_it(tmp_path, name, damage)
     damage(path)
     with pytest.raises(UserError, match=rf"{path} is damaged .*train\.resume"):
         checkpoint.load(folder, "key", model, optimizer)
+
+
+def test_a_checkpoint_the_disk_cannot_hold_is_refused_before_writing(tmp_path, monkeypatch):
+    """Out of space under h5py, save_weights crashes the process; the check comes first."""
+    import collections
+
+    import keras
+
+    from colorizer.core.errors import disk_full
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 20, 20))
+    with pytest.raises(OSError) as raised:
+        checkpoint.Checkpointer(tmp_path / "ckpt", "key", "run").save(1, model, optimizer, [])
+    line = disk_full(raised.value)
+    assert line and str(tmp_path / "ckpt" / checkpoint.LAST_EPOCH) in line and "\n" not in line
+    assert not (tmp_path / "ckpt" / checkpoint.LAST_EPOCH).exists()
+    assert not list((tmp_path / "ckpt").glob(".partial.*"))

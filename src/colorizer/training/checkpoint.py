@@ -23,6 +23,7 @@ has no marker is refused before any training. Layout:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import shutil
@@ -193,6 +194,14 @@ def _damaged(path: Path):
                         "start afresh, or set train.resume: false (`dvc exp run -S train.resume=false`)") from None
 
 
+def _check_room(folder: Path, variables) -> None:
+    """Refuse a checkpoint the disk cannot hold before writing it: h5py, out of space under
+    `save_weights`, crashes the whole process (SIGSEGV) instead of raising."""
+    needed = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    if shutil.disk_usage(folder).free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device: a checkpoint needs about {needed} bytes", str(folder))
+
+
 class Checkpointer:
     """Writes the resume state after every epoch (or part of one), atomically (a folder swapped into place)."""
 
@@ -203,6 +212,7 @@ class Checkpointer:
              progress: EpochProgress | None = None) -> None:
         """After `epochs_done` epochs, and `progress` into the next one (a run stopped mid-epoch)."""
         with atomic.output_dir(self.folder / LAST_EPOCH) as staging:
+            _check_room(staging, [*model.weights, *optimizer.variables])
             model.save_weights(staging / WEIGHTS)
             store: dict = {}
             optimizer.save_own_variables(store)
