@@ -3,12 +3,15 @@
 import sys
 from pathlib import Path
 
-from colorizer.core.config import load_params
 from colorizer.core.errors import run_stage
-from colorizer.prepare.resize import resize
 
 
 def main() -> None:
+    # Imported here, inside run_stage: a Ctrl-C during the imports (TensorFlow, pools: the first
+    # second) is then its one line, not a traceback.
+    from colorizer.core.config import load_params
+    from colorizer.prepare.resize import resize
+
     params = load_params()
     paths = params.paths
     report = resize(params.data, raw=Path(paths.raw), out=Path(paths.resized), report_path=Path(paths.data_report))

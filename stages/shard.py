@@ -3,12 +3,15 @@
 import sys
 from pathlib import Path
 
-from colorizer.core.config import load_params
 from colorizer.core.errors import run_stage
-from colorizer.prepare.shard import shard
 
 
 def main() -> None:
+    # Imported here, inside run_stage: a Ctrl-C during the imports (TensorFlow, pools: the first
+    # second) is then its one line, not a traceback.
+    from colorizer.core.config import load_params
+    from colorizer.prepare.shard import shard
+
     params = load_params()
     meta = shard(
         resized=Path(params.paths.resized), out=Path(params.paths.shards),

@@ -3,12 +3,14 @@
 import sys
 from pathlib import Path
 
-from colorizer.core.config import load_params
 from colorizer.core.errors import run_stage
-from colorizer.core.workspace import repo_root
 
 
 def main() -> None:
+    # Imported here, inside run_stage: a Ctrl-C during the imports (TensorFlow, pools: the first
+    # second) is then its one line, not a traceback.
+    from colorizer.core.config import load_params
+    from colorizer.core.workspace import repo_root
     params = load_params()  # before importing TensorFlow: bad params fail in a second
     from colorizer.training.train import train
 

@@ -351,3 +351,86 @@ def test_colorized_photos_have_colour_closer_to_the_truth_than_gray(trained_mode
     print(f"mean chroma {chroma:.1f}, ab error {error:.1f}, gray's {gray_error:.1f}")
     assert chroma > 10, f"output is nearly gray (mean chroma {chroma:.1f})"
     assert error < gray_error, f"ab error {error:.1f} is no closer to the truth than gray's {gray_error:.1f}"
+
+
+# ----------------------------------------------------------------- Ctrl-C and outputs that cannot be written
+
+# Ctrl-C landing exactly when `colorize` first imports `module` (numpy: the console script's
+# own imports; keras: loading the model), made exact by raising KeyboardInterrupt from the import.
+INTERRUPTED_AT_IMPORT = """
+import builtins, sys
+
+module = sys.argv.pop(1)
+real_import = builtins.__import__
+
+def interrupted(name, *args, **kwargs):
+    if name.split(".")[0] == module and module not in sys.modules:
+        raise KeyboardInterrupt
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = interrupted
+from colorizer.app.colorize import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("module", ["numpy", "keras"])
+def test_ctrl_c_before_or_while_loading_the_model_is_one_line(model_file, tmp_path, module):
+    photo = write_photo(tmp_path / "x.jpg", seed=10)
+    result = subprocess.run([str(BIN / "python"), "-c", INTERRUPTED_AT_IMPORT, module, str(photo),
+                             "--model", str(model_file), "--out", str(tmp_path / "o")],
+                            env=stage_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 130, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == ["colorize: stopped (Ctrl-C); run it again"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_file_where_an_output_folder_goes_is_refused_before_any_work(model_file, tmp_path, capsys):
+    album = tmp_path / "album"
+    write_photo(album / "a.jpg", seed=11)
+    write_photo(album / "sub/x.jpg", seed=12)
+    out = tmp_path / "o2"
+    out.mkdir()
+    (out / "sub").write_text("a file of the user's")
+    assert main([str(album), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"colorize: {out / 'sub'} is a file, where the folder of output {out / 'sub/x.png'} goes")
+    assert sorted(p.name for p in out.iterdir()) == ["sub"]  # nothing written, not even a.png
+
+
+def test_a_folder_where_an_output_goes_is_refused_even_with_overwrite(model_file, tmp_path, capsys):
+    photo = write_photo(tmp_path / "in/x.jpg", seed=13)
+    out = tmp_path / "o"
+    (out / "x.png").mkdir(parents=True)
+    assert main([str(photo), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"colorize: {out / 'x.png'} is a folder, where this output goes")
+    assert (out / "x.png").is_dir() and not list((out / "x.png").iterdir())
+
+
+def test_an_output_that_cannot_be_written_is_one_line_naming_it(model_file, tmp_path, capsys, monkeypatch):
+    """A read-only place, for one (as root, a chmod would not stop the write: it is simulated)."""
+    import contextlib
+    import errno
+
+    from colorizer.core import atomic
+
+    photos = [write_photo(tmp_path / "in" / f"{k}.jpg", seed=k) for k in range(3)]
+    out = tmp_path / "o"
+    real_output_file = atomic.output_file
+
+    @contextlib.contextmanager
+    def read_only_after_the_first(path, mode="w"):
+        if Path(path).name != "0.png":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        with real_output_file(path, mode) as handle:
+            yield handle
+
+    monkeypatch.setattr(atomic, "output_file", read_only_after_the_first)
+    assert main([*map(str, photos), "--model", str(model_file), "--out", str(out), "--batch-size", "1"]) == 1
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("colorize:")]
+    assert "Traceback" not in err and ours == [
+        f"colorize: cannot write {out / '1.png'}: {os.strerror(errno.EROFS)} (the photos written before it are whole)"]
+    assert sorted(p.name for p in out.iterdir()) == ["0.png"]

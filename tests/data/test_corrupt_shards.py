@@ -3,9 +3,11 @@ before training or evaluation spends time on it, and if it breaks while they rea
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from colorizer.data import shards as shard_format
@@ -88,3 +90,68 @@ def test_a_damaged_or_missing_meta_json_is_one_line_saying_how_to_restore_it(sha
     assert str(meta) in message and "\n" not in message
     assert ("dvc repro shard" in message) if damage is None else ("dvc checkout shard" in message
                                                                     and "dvc repro -f -s shard" in message)
+
+
+def edit_meta(shards: Path, edit) -> Path:
+    path = shards / shard_format.META
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(edit(meta)))
+    return path
+
+
+def without(key: str, inside=lambda meta: meta):
+    def edit(meta):
+        del inside(meta)[key]
+        return meta
+    return edit
+
+
+def with_value(key: str, value):
+    return lambda meta: {**meta, key: value}
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda meta: [], "holds a list, not an object"),
+    (without("train", inside=lambda meta: meta["splits"]), "the train split is missing"),
+    (without("files", inside=lambda meta: meta["splits"]["val"]), "the val split's files are missing"),
+    (lambda meta: {**meta, "splits": {**meta["splits"], "test": {"files": ["x"], "examples": "10"}}},
+     "the test split's examples is '10'"),
+    (with_value("image_size", "32"), "image_size is '32'"),
+    (with_value("image_size", 0), "image_size is 0"),
+    (without("classes"), "classes is missing"),
+    (with_value("ab_histogram", None), "ab_histogram is missing"),
+])
+def test_meta_json_that_parses_but_lacks_what_is_read_is_one_line(shards, edit, problem):
+    path = edit_meta(shards, edit)
+    for read in (lambda: shard_format.split_files(shards, "train"), lambda: shard_format.read_meta(shards)):
+        with pytest.raises(shard_format.CorruptShard) as raised:
+            read()
+        message = str(raised.value)
+        assert message.startswith(f"{path}: {problem}") and "\n" not in message
+        assert "dvc checkout" in message and "dvc repro -f -s shard" in message
+
+
+def test_an_image_size_the_shards_do_not_have_is_named_before_training(shards):
+    path = edit_meta(shards, with_value("image_size", 64))
+    with pytest.raises(shard_format.CorruptShard) as raised:
+        shard_format.check(shards, ("train",))
+    message = str(raised.value)
+    assert message.startswith(f"{path}: image_size is 64, but the images in ") and "are 32x32" in message
+    assert "dvc repro -f -s shard" in message
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda p: p.write_bytes(p.read_bytes()[:1000]), "not a readable .npy array"),
+    (lambda p: p.write_bytes(b""), "not a readable .npy array"),
+    (lambda p: p.unlink(), "missing"),
+    (lambda p: np.save(p, np.zeros((16, 16))), "not (256, 256) colour counts"),
+])
+def test_a_damaged_ab_histogram_is_one_line(shards, damage, problem):
+    path = shards / shard_format.AB_HISTOGRAM
+    assert shard_format.read_ab_histogram(shards).shape == (256, 256)
+    damage(path)
+    with pytest.raises(shard_format.CorruptShard) as raised:
+        shard_format.read_ab_histogram(shards)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: {problem}") and "\n" not in message
+    assert "dvc checkout" in message and "dvc repro -f -s shard" in message

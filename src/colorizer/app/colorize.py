@@ -22,15 +22,17 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image
-
-from colorizer.core.errors import report_disk_full
+from colorizer.core.errors import disk_full, report_disk_full
 from colorizer.core.files import MIB, read_regular_file
 from colorizer.core.progress import Progress
-from colorizer.data.images import DEFAULT_MAX_PIXELS, BadImage, decode_rgb
-from colorizer.model.inference import colorize_batch
+
+# numpy, PIL and the model code are imported inside `main` (by the functions it calls), never
+# when the console script imports this module: a Ctrl-C during those imports is then one line.
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 DEFAULT_MODEL = "models/model.keras"
 # Channels that differ by more than this (in 0..255) anywhere make a photo "colour".
@@ -42,6 +44,11 @@ _BYTES_PER_PIXEL_CAP = 8
 
 class Refused(ValueError):
     """The command would lose or overwrite something; nothing has been written."""
+
+
+class CannotWrite(OSError):
+    """An output could not be written (read-only place, no permission, a folder or file in the
+    way), for any reason but a full disk; the message names it and the reason."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,17 @@ class Photo:
 
     @property
     def has_colour(self) -> bool:
+        import numpy as np
+
         channels = self.rgb.astype(np.int16)
         return int(np.max(channels.max(axis=-1) - channels.min(axis=-1))) > _COLOUR_SPREAD
 
 
 def comparison(photo: Photo, colorized: np.ndarray) -> Image.Image:
     """gray | colorized | original (when the input had colour), side by side."""
+    import numpy as np
+    from PIL import Image
+
     gray = np.asarray(Image.fromarray(photo.rgb).convert("L").convert("RGB"))
     panels = [gray, colorized] + ([photo.rgb] if photo.has_colour else [])
     return Image.fromarray(np.concatenate(panels, axis=1))
@@ -119,6 +131,8 @@ def check_outputs(plan: list[Output], out: Path, overwrite: bool) -> None:
     sources = {_identity(o.source): o.source for o in plan}
     targets = [out / t for o in plan for t in (o.target, o.compare) if t is not None]
     for target in targets:
+        _refuse_anything_in_the_way(target)
+    for target in targets:
         if target.exists() and _identity(target) in sources:
             raise Refused(f"{target} is one of the input photos ({sources[_identity(target)]}); "
                           "choose an --out folder that does not hold the inputs")
@@ -132,6 +146,19 @@ def check_outputs(plan: list[Output], out: Path, overwrite: bool) -> None:
             raise Refused(f"{target} exists in a folder of input photos ({os.path.realpath(target.parent)}): "
                           "--overwrite replaces earlier outputs, never a photo beside the inputs; choose an "
                           "--out folder apart from them")
+
+
+def _refuse_anything_in_the_way(target: Path) -> None:
+    """A folder where the output file goes, or a file where a folder on its way goes, would
+    stop the run half-way (os.replace, mkdir): refused now, before anything is written."""
+    if target.is_dir() and not target.is_symlink():
+        raise Refused(f"{target} is a folder, where this output goes (--overwrite replaces files, never folders): "
+                      "move it away or choose another --out")
+    # The nearest part of the path that exists must be a folder (`exists` is False below a file).
+    parent = next((p for p in target.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise Refused(f"{parent} is a file, where the folder of output {target} goes: "
+                      "move it away or choose another --out")
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -190,6 +217,14 @@ def print_model_card(model: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _colorize(argv)
+    except KeyboardInterrupt:  # before or while loading the model (the run has its own line)
+        print("colorize: stopped (Ctrl-C); run it again", file=sys.stderr)
+        return 130
+
+
+def _colorize(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.info:
         return print_model_card(args.model)
@@ -220,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     _print_renamed(inputs, plan, out)
     try:
         written, failures = _run(model, plan, out, args)
+    except CannotWrite as err:
+        print(f"colorize: {err} (the photos written before it are whole)", file=sys.stderr)
+        return 1
     except OSError as err:
         return report_disk_full("colorize", err, " (the photos written before it are whole)")
     except KeyboardInterrupt:
@@ -241,6 +279,12 @@ def _print_renamed(inputs, plan: list[Output], out: Path) -> None:
 
 def _run(model, plan: list[Output], out: Path, args) -> tuple[int, list[tuple[Path, str]]]:
     """Returns (photos written, [(input, why it was skipped)])."""
+    import numpy as np
+    from PIL import Image
+
+    from colorizer.data.images import BadImage, decode_rgb
+    from colorizer.model.inference import colorize_batch
+
     written, failures = 0, []
     max_bytes = args.max_pixels * _BYTES_PER_PIXEL_CAP + MIB
     progress = Progress("colorize", total=len(plan), unit="photos")
@@ -264,13 +308,22 @@ def _run(model, plan: list[Output], out: Path, args) -> tuple[int, list[tuple[Pa
 
 
 def _write(path: Path, image: Image.Image) -> None:
+    """Write one PNG whole or not at all; a failure other than a full disk (which keeps its own
+    message, with the space left) is CannotWrite naming the output and the system's reason."""
     from colorizer.core import atomic
 
-    with atomic.output_file(path, "wb") as handle:
-        image.save(handle, format="PNG")
+    try:
+        with atomic.output_file(path, "wb") as handle:
+            image.save(handle, format="PNG")
+    except OSError as err:
+        if disk_full(err) is not None:
+            raise
+        raise CannotWrite(f"cannot write {path}: {err.strerror or err}") from err
 
 
 def _parser() -> argparse.ArgumentParser:
+    from colorizer.data.images import DEFAULT_MAX_PIXELS
+
     parser = argparse.ArgumentParser(
         prog="colorize", description="Colorize black-and-white photos with a trained landscape colorizer."
     )

@@ -39,7 +39,12 @@ def _die_with_parent(parent: int) -> None:
     """Workers of a stage that is killed outright (SIGKILL) would otherwise linger, idle, forever.
 
     The pool starts workers on demand, so the stage can die while one is still starting,
-    before it asked for the signal: then its parent is already someone else, and it leaves."""
+    before it asked for the signal: then its parent is already someone else, and it leaves.
+
+    A terminal's Ctrl-C sends SIGINT to the whole process group, workers included: they ignore
+    it, so that only the stage reports it (one line) and stops the pool, instead of each worker
+    printing a KeyboardInterrupt traceback beside it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:

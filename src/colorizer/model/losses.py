@@ -17,6 +17,8 @@ may be at a lower resolution than the image (the targets are pooled to match).
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
@@ -29,6 +31,11 @@ SOFT_SIGMA = 5.0  # soft-encoding width in ab units (Zhang et al.)
 
 def ab_bins() -> np.ndarray:
     """Centres (Q, 2) of the 10-unit ab bins that some sRGB colour falls into."""
+    return _ab_bins().copy()
+
+
+@functools.cache
+def _ab_bins() -> np.ndarray:  # 0.6 s of LAB conversions, asked for by every model built and decoded
     levels = np.arange(0, 256, 3, dtype=np.uint8)
     cube = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
     ab = rgb_to_lab(cube)[:, 1:]
@@ -42,12 +49,21 @@ def colour_prior(histogram: np.ndarray, bins: np.ndarray) -> np.ndarray:
     `histogram` counts the quantised ab values (256 x 256, index = ab + 128)."""
     a, b = np.meshgrid(np.arange(256) - 128.0, np.arange(256) - 128.0, indexing="ij")
     cells = np.stack([a.ravel(), b.ravel()], -1)
-    nearest = np.argmin(((cells[:, None, :] - bins[None]) ** 2).sum(-1), axis=1)
+    nearest = np.concatenate([_nearest_bin(chunk, bins) for chunk in np.array_split(cells, 16)])
     counts = np.bincount(nearest, weights=histogram.ravel().astype(np.float64), minlength=len(bins))
     p = counts / max(counts.sum(), 1.0)
     distance2 = ((bins[:, None, :] - bins[None]) ** 2).sum(-1)
     smooth = np.exp(-distance2 / (2 * SOFT_SIGMA**2)) @ p
     return smooth / smooth.sum()
+
+
+def _nearest_bin(cells: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Index of the nearest bin centre for each cell, by |c|^2 - 2 c.b + |b|^2 in blocks of cells
+    (the full difference array is 65536 x Q x 2: 1.2 s here against 0.05 s); exact, since
+    the coordinates are whole numbers, so ties break as a direct comparison's would."""
+    centres = bins.astype(np.float64)
+    distance2 = (cells**2).sum(1)[:, None] - 2 * cells @ centres.T + (centres**2).sum(1)[None]
+    return np.argmin(distance2, axis=1)
 
 
 def rebalancing_weights(prior: np.ndarray, mix: float) -> np.ndarray:
