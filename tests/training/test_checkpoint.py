@@ -108,9 +108,18 @@ def _saved_checkpoint(folder: Path):
     return model, optimizer
 
 
+def _edited(path, **values) -> str:
+    import json
+
+    return json.dumps({**json.loads(path.read_text()), **values})
+
+
 @pytest.mark.parametrize("name, damage", [
     ("state.json", lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2])),
     ("state.json", lambda p: p.write_text('{"fingerprint": "key"}')),
+    ("state.json", lambda p: p.write_text(_edited(p, progress={"steps": "x"}))),  # parses, wrong types
+    ("state.json", lambda p: p.write_text(_edited(p, history="abc"))),
+    ("state.json", lambda p: p.write_text(_edited(p, epoch=-1))),
     ("weights.weights.h5", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
     ("optimizer.npz", lambda p: p.write_bytes(p.read_bytes()[:100])),
 ])

@@ -166,8 +166,7 @@ def load(folder: Path, expected: str, model: keras.Model, optimizer) -> Resumabl
         return None
     with _damaged(state_dir / STATE):
         state = json.loads((state_dir / STATE).read_text())
-        if not isinstance(state, dict) or not {"epoch", "run_id", "history"} <= state.keys():
-            raise ValueError("keys missing")
+        _check_state(state)
     if state.get("fingerprint") != expected:
         print(f"train: not resuming from the checkpoint in {folder}: params, data or training code "
               "changed since it was written; starting afresh", flush=True)
@@ -176,11 +175,28 @@ def load(folder: Path, expected: str, model: keras.Model, optimizer) -> Resumabl
         model.load_weights(state_dir / WEIGHTS)
     with _damaged(state_dir / OPTIMIZER), np.load(state_dir / OPTIMIZER) as saved:
         optimizer.load_own_variables({key: saved[key] for key in saved.files})
-    with _damaged(state_dir / STATE):
-        progress = EpochProgress(**state.get("progress", {}))
+    progress = EpochProgress(**state.get("progress", {}))
     where = f"at epoch {state['epoch'] + 1}, step {progress.steps + 1}" if progress.steps else f"after epoch {state['epoch']}"
     print(f"train: resuming {where} from {folder}", flush=True)
     return Resumable(state["epoch"], state["run_id"], state["history"], progress)
+
+
+def _check_state(state) -> None:
+    """Every value of state.json that resuming uses, of the type it needs (else ValueError)."""
+    if not isinstance(state, dict) or not {"epoch", "run_id", "history"} <= state.keys():
+        raise ValueError("keys missing")
+    progress = state.get("progress", {})
+    fine = (_is_whole(state["epoch"]) and isinstance(state["run_id"], str)
+            and isinstance(state["history"], list) and all(isinstance(row, dict) for row in state["history"])
+            and isinstance(progress, dict) and set(progress) <= {"steps", "totals", "seconds"}
+            and _is_whole(progress.get("steps", 0)) and isinstance(progress.get("totals", []), list)
+            and all(isinstance(v, (int, float)) for v in [*progress.get("totals", []), progress.get("seconds", 0)]))
+    if not fine:
+        raise ValueError("a value of the wrong type")
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @contextlib.contextmanager
