@@ -285,3 +285,26 @@ def test_a_store_on_a_full_disk_is_one_line_saying_so(tmp_path, monkeypatch):
     with pytest.raises(TrackingUnavailable) as raised:
         Tracker(params_from_dict(repo_params_dict()).mlflow, tmp_path)
     assert "no space left on device" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_failing_store_call_is_one_warning_without_the_stores_own_traceback(tmp_path, monkeypatch, capfd):
+    """A full or locked SQLite store: MLflow's SQL store logs a traceback per failed call."""
+    import logging
+
+    from conftest import new_store, repo_params_dict
+
+    from colorizer.core.config import params_from_dict
+    from colorizer.tracking.tracker import Tracker
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(tmp_path))
+    tracker = Tracker(params_from_dict(repo_params_dict()).mlflow, tmp_path)
+
+    def failing(*args, **kwargs):
+        logging.getLogger("mlflow.store.db.utils").error("SQLAlchemy database error\nTraceback (most recent call last)")
+        raise RuntimeError("database or disk is full")
+    monkeypatch.setattr(tracker.client, "log_batch", failing)
+    tracker.log_metrics({"x": 1.0})
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "WARNING: MLflow logging failed (RuntimeError: database or disk is full)" in captured.out
+    assert tracker.failures == ["metrics"]

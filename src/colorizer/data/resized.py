@@ -14,13 +14,14 @@ decision to leave an image out, made after, only clears its row.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from pathlib import Path
 
 import numpy as np
 
-from colorizer.core.errors import read_stage_json
+from colorizer.core.errors import UserError, read_stage_json
 
 META = "meta.json"
 DATA_REPORT = "data_report.json"
@@ -34,8 +35,20 @@ def read_meta(resized: Path) -> dict:
 
 def read_index(resized: Path, split: str) -> list[dict]:
     """The images kept in one split (file, class, row: int), in manifest order."""
-    with open(Path(resized) / f"{split}.csv", newline="", encoding="utf-8") as handle:
+    path = Path(resized) / f"{split}.csv"
+    with _damaged(path), open(path, newline="", encoding="utf-8") as handle:
         return [{**row, "row": int(row["row"])} for row in csv.DictReader(handle)]
+
+
+@contextlib.contextmanager
+def _damaged(path: Path):
+    """A file of data/resized that is missing or cut short (a disk error, a copy by hand) is one
+    line naming it and how to get it back, not a reshape error from inside a shard worker."""
+    try:
+        yield
+    except (OSError, ValueError, TypeError, KeyError, csv.Error) as err:
+        raise UserError(f"{path} is damaged ({type(err).__name__}: {str(err)[:200]}): restore it with "
+                        "`dvc checkout resize`, or re-run `dvc repro -f -s resize`") from None
 
 
 def write_index(path: Path, rows: list[dict]) -> None:
@@ -72,7 +85,7 @@ def write_row(path: Path, index: int, row: np.ndarray) -> None:
 
 def read_rows(path: Path, indices) -> np.ndarray:
     """Rows `indices` of a uint8 .npy, read with positioned reads (no memory map to grow)."""
-    with open(path, "rb") as handle:
+    with _damaged(path), open(path, "rb") as handle:
         if np.lib.format.read_magic(handle) != (1, 0):
             raise ValueError(f"{path}: not written by the resize stage (expected a version 1.0 .npy)")
         shape, _, dtype = np.lib.format.read_array_header_1_0(handle)

@@ -18,6 +18,7 @@ sees no local paths.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 # Shown as the run's description in the UI (and used for the model card).
 DESCRIPTION_TAG = "mlflow.note.content"
 UI_ADDRESS = "http://127.0.0.1:5000"
+# MLflow's SQL store logs each failed database call with its traceback before raising it.
+_STORE_LOGGER = "mlflow.store.db.utils"
 _NAMED_SOURCES = ("synthetic", "kaggle", "tfds:")
 
 
@@ -336,6 +339,9 @@ class Tracker:
             )
 
     def _tolerant(self, what: str, call, *args, **kwargs) -> None:
+        store_log = logging.getLogger(_STORE_LOGGER)
+        level = store_log.level
+        store_log.setLevel(logging.CRITICAL)  # its 40-line tracebacks: the warning below says it in one
         try:
             call(*args, **kwargs)
         except Exception as err:
@@ -343,6 +349,8 @@ class Tracker:
                 print(f"WARNING: MLflow logging failed ({type(err).__name__}: {redact(str(err))[:200]}); "
                       "the stage goes on", flush=True)
             self.failures.append(what)
+        finally:
+            store_log.setLevel(level)
 
 
 def _served_code(folder: Path) -> Path:
