@@ -72,7 +72,8 @@ BENCH_DATA ?= ../shared/data/landscapes
 bench: install
 	cd bench && ../$(BIN)/python run_all.py --data $(abspath $(BENCH_DATA))
 
-# Test-split quality at 128 px: hybrid vs autoencoder vs gray over 3 training seeds (~35 min on 2 CPUs at ~465 GFLOP/s).
+# Test-split quality at 128 px: default vs hybrid from scratch vs autoencoder vs gray over 3 training
+# seeds: 9 trainings, about 2 hours on 2 CPUs at ~200 GFLOP/s (a run cut short continues).
 bench-quality: install
 	cd bench && ../$(BIN)/python quality.py --data $(abspath $(BENCH_DATA))
 
