@@ -44,13 +44,18 @@ run: install
 	@echo ""
 	@$(BIN)/python -m colorizer.evaluation.summary
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each taking whole test modules, the
+# longest first (tests/conftest.py orders them); TEST_WORKERS=1 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST = $(BIN)/python -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
+
 test: install
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # The quick loop while editing: the unit tests, without the end-to-end ones (real DVC runs,
 # servers, installs) and those that train a model.
 test-fast: install
-	$(BIN)/python -m pytest -m "not e2e and not slow"
+	$(PYTEST) -m "not e2e and not slow"
 
 install: $(STAMP)
 
