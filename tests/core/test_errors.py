@@ -81,3 +81,16 @@ def test_a_full_disk_while_the_colour_table_is_built_leaves_no_fragment(tmp_path
     with pytest.raises(OSError):
         lut._build(tmp_path / "table.npy")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_file_is_one_line_with_its_remedy_and_other_errors_pass_through(tmp_path):
+    import csv
+
+    from colorizer.core.errors import UserError, damaged_file
+
+    path = tmp_path / "index.csv"
+    with pytest.raises(UserError) as caught, damaged_file(path, "restore it", also=(csv.Error,)):
+        raise csv.Error("line contains NUL")
+    assert str(caught.value) == f"{path} is damaged (Error: line contains NUL): restore it"
+    with pytest.raises(ZeroDivisionError), damaged_file(path, "restore it"):
+        1 / 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import re
@@ -35,6 +36,17 @@ def read_stage_json(path: str | Path, stage: str):
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{path} is damaged ({err}): restore it with `dvc checkout {stage}`, "
                         f"or re-run `dvc repro -f -s {stage}`") from None
+
+
+@contextlib.contextmanager
+def damaged_file(path: Path, remedy: str, also: tuple[type[Exception], ...] = ()):
+    """A file that cannot be read inside this block (missing, cut short by a disk error or a copy
+    by hand) is one line naming it and `remedy`, not a parser's error from deep inside a stage.
+    `also` adds the exceptions of a reader that are not OSError or ValueError (zipfile, csv)."""
+    try:
+        yield
+    except (OSError, ValueError, TypeError, KeyError, *also) as err:
+        raise UserError(f"{path} is damaged ({type(err).__name__}: {str(err)[:200]}): {remedy}") from None
 
 
 def run_stage(main: Callable[[], None]) -> int:

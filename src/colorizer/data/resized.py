@@ -14,14 +14,13 @@ decision to leave an image out, made after, only clears its row.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 from pathlib import Path
 
 import numpy as np
 
-from colorizer.core.errors import UserError, read_stage_json
+from colorizer.core.errors import damaged_file, read_stage_json
 
 META = "meta.json"
 DATA_REPORT = "data_report.json"
@@ -40,15 +39,11 @@ def read_index(resized: Path, split: str) -> list[dict]:
         return [{**row, "row": int(row["row"])} for row in csv.DictReader(handle)]
 
 
-@contextlib.contextmanager
 def _damaged(path: Path):
-    """A file of data/resized that is missing or cut short (a disk error, a copy by hand) is one
-    line naming it and how to get it back, not a reshape error from inside a shard worker."""
-    try:
-        yield
-    except (OSError, ValueError, TypeError, KeyError, csv.Error) as err:
-        raise UserError(f"{path} is damaged ({type(err).__name__}: {str(err)[:200]}): restore it with "
-                        "`dvc checkout resize`, or re-run `dvc repro -f -s resize`") from None
+    """A file of data/resized that cannot be read fails as one line with how to get it back, not
+    a reshape error from inside a shard worker."""
+    return damaged_file(path, "restore it with `dvc checkout resize`, or re-run `dvc repro -f -s resize`",
+                        also=(csv.Error,))
 
 
 def write_index(path: Path, rows: list[dict]) -> None:

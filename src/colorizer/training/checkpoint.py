@@ -22,7 +22,6 @@ has no marker is refused before any training. Layout:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
@@ -35,7 +34,7 @@ import keras
 import numpy as np
 
 from colorizer.core import atomic
-from colorizer.core.errors import UserError
+from colorizer.core.errors import UserError, damaged_file
 
 MARKER = ".colorizer-checkpoints"
 ATTEMPT = "attempt.json"
@@ -199,15 +198,11 @@ def _is_whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-@contextlib.contextmanager
 def _damaged(path: Path):
-    """A checkpoint file that cannot be read (a disk error, a copy cut short) is one line naming it;
-    the weights may be half loaded by then, so train stops rather than start afresh from them."""
-    try:
-        yield
-    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
-        raise UserError(f"{path} is damaged ({type(err).__name__}: {str(err)[:200]}): delete {path.parent} to "
-                        "start afresh, or set train.resume: false (`dvc exp run -S train.resume=false`)") from None
+    """A checkpoint file that cannot be read: the weights may be half loaded by then, so train
+    stops rather than start afresh from them."""
+    return damaged_file(path, f"delete {path.parent} to start afresh, or set train.resume: false "
+                              "(`dvc exp run -S train.resume=false`)", also=(zipfile.BadZipFile,))
 
 
 def _check_room(folder: Path, variables) -> None:
