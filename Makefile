@@ -85,7 +85,7 @@ bench-quality: install
 # Prints the address that opens the experiment's runs table (MLflow 3 opens a GenAI overview otherwise).
 ui: install
 	@$(BIN)/python -m colorizer.evaluation.summary --ui-link
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri "$$($(BIN)/python -m colorizer.evaluation.summary --store-uri)" --host 127.0.0.1 --port 5000
 
 # The venv's exact versions, each with the sha256 of every file the index has for it (any platform),
 # from uv's resolver; the GPU lock resolves the same pins with tensorflow[and-cuda] for Linux.

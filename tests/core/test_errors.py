@@ -94,3 +94,13 @@ def test_a_damaged_file_is_one_line_with_its_remedy_and_other_errors_pass_throug
     assert str(caught.value) == f"{path} is damaged (Error: line contains NUL): restore it"
     with pytest.raises(ZeroDivisionError), damaged_file(path, "restore it"):
         1 / 0
+
+
+def test_a_library_error_is_quoted_by_its_first_line():
+    from colorizer.core.errors import one_line
+
+    sqlalchemy_like = ValueError("(sqlite3.DatabaseError) file is not a database\n[SQL: PRAGMA main.table_info]\n"
+                                 "(Background on this error at: https://sqlalche.me/e/20/4xp6)")
+    assert one_line(sqlalchemy_like) == "ValueError: (sqlite3.DatabaseError) file is not a database..."
+    assert one_line(OSError("x" * 30), limit=10) == "OSError: xxxxxxxxxx..."
+    assert one_line(KeyError()) == "KeyError: "

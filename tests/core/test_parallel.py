@@ -62,6 +62,30 @@ def test_ctrl_c_to_the_process_group_leaves_the_pool_workers_silent(tmp_path):
     assert stderr.strip().splitlines() == ["pool: stopped by SIGINT"]
 
 
+# Ctrl-C reaching a worker while it is still starting up (a new Python, before its initializer):
+# sent to the worker the moment it is spawned.
+SPAWN_WINDOW_SCRIPT = """
+import os, signal, sys
+from colorizer.core.parallel import process_pool
+
+if __name__ == "__main__":
+    with process_pool() as pool:
+        future = pool.submit(os.getpid)
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGINT)
+        print("answered", future.result(timeout=60) in pool._processes)
+"""
+
+
+def test_ctrl_c_while_a_worker_starts_up_is_ignored_by_it(tmp_path):
+    script = tmp_path / "spawn.py"
+    script.write_text(SPAWN_WINDOW_SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLORIZER_WORKERS": "2"})
+    assert result.returncode == 0 and result.stdout == "answered True\n", result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
 # ----------------------------------------------------------------- stage scripts, during their imports
 
 # Ctrl-C landing while the script imports the first module beyond the light `run_stage`

@@ -144,6 +144,32 @@ def test_evaluate_interrupted_while_logging_leaves_no_metrics_and_the_run_as_tra
     assert json.loads(Path(logged).read_text())["accuracy"] == json.loads(metrics.read_text())["accuracy"]
 
 
+def test_a_store_that_refuses_the_test_metrics_fails_evaluate_and_the_rerun_logs_them(trained, tiny_data,
+                                                                                     monkeypatch):
+    import mlflow
+
+    from colorizer.core.errors import UserError
+    from colorizer.evaluation.evaluate import evaluate
+
+    root, params, run_id = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    metrics = Path(params.paths.eval_metrics)
+
+    def full(*args, **kwargs):
+        raise RuntimeError("(sqlite3.OperationalError) database or disk is full\n[SQL: INSERT INTO metrics]")
+    with monkeypatch.context() as patch:
+        patch.setattr(mlflow.MlflowClient, "log_batch", full)
+        with pytest.raises(UserError) as refused:
+            evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+    assert "did not take metrics (RuntimeError: (sqlite3.OperationalError) database or disk is full...)" in str(
+        refused.value) and "run `dvc repro evaluate` again" in str(refused.value) and "\n" not in str(refused.value)
+    assert not metrics.exists()  # so DVC runs evaluate again, rather than keep a run without its test results
+
+    result = evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
+    [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]
+    assert run.info.status == "FINISHED" and run.data.metrics["test/accuracy"] == pytest.approx(result["accuracy"])
+
+
 @pytest.mark.parametrize("content", ["[1]", '{"run_id": 5}', '{"run": "x"}'])
 def test_a_run_info_file_without_a_run_id_is_one_line_saying_how_to_get_it_back(trained, tiny_data, monkeypatch,
                                                                                  tmp_path, content):

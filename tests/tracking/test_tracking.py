@@ -105,16 +105,26 @@ def test_a_damaged_sqlite_store_is_one_line_naming_it(make_params, tmp_path, mon
     found = subprocess.run([sys.executable, "-c", opening, json.dumps(dataclasses.asdict(config)), str(tmp_path)],
                            capture_output=True, text=True, timeout=120)
     assert found.stdout.startswith(f"MLflow store sqlite:///{store} cannot be opened"), found.stdout + found.stderr[-2000:]
+    assert found.stdout.count("\n") == 1, found.stdout  # one line, not SQLAlchemy's SQL and link
 
 
 def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, tmp_path, monkeypatch, capsys):
+    import errno
+    import importlib
+    import json
+
     from colorizer.training.train import train
 
     def broken(*args, **kwargs):
         raise ConnectionError("tracking server went away")
 
+    def full_artifact_folder(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(mlflow.MlflowClient, "log_image", broken)
     monkeypatch.setattr(mlflow.MlflowClient, "log_artifact", broken)
+    # The module itself: `mlflow.pyfunc` may still be MLflow's lazy stand-in, replaced on first use.
+    monkeypatch.setattr(importlib.import_module("mlflow.pyfunc"), "log_model", full_artifact_folder)
     params = train_params()
     summary = train(params, shards=Path(tiny_data.paths.shards), root=tmp_path)
     assert summary["epochs"] == 2 and Path(params.paths.model).is_file()
@@ -122,7 +132,10 @@ def test_store_failing_mid_run_does_not_stop_training(train_params, tiny_data, t
     output = capsys.readouterr().out
     assert "MLflow logging failed (ConnectionError" in output
     assert "model and DVC metrics were written regardless" in output and "image samples/epoch step 1" in output
+    assert "image samples/epoch step 1, image samples/epoch step 2, model. Re-run" in output  # the end of the list
     assert "(`dvc repro -f -s train`)" in output  # the stage to re-run, named
+    run_id = json.loads(Path(params.paths.run_info).read_text())["run_id"]
+    assert Tracker(params.mlflow, tmp_path).client.get_run(run_id).info.status == "FINISHED"  # as training: not FAILED
 
 
 @pytest.fixture(scope="module")
@@ -308,3 +321,30 @@ def test_a_failing_store_call_is_one_warning_without_the_stores_own_traceback(tm
     assert "Traceback" not in captured.out + captured.err
     assert "WARNING: MLflow logging failed (RuntimeError: database or disk is full)" in captured.out
     assert tracker.failures == ["metrics"]
+
+
+def test_an_absolute_store_keeps_its_artifacts_beside_it_and_make_ui_opens_it(make_params, tmp_path, monkeypatch):
+    import dataclasses
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import repo_params_dict
+
+    from colorizer.core.config import ParamError
+    from colorizer.tracking.tracker import artifact_root, tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shared = tmp_path / "shared-disk" / "runs.db"
+    config = dataclasses.replace(make_params().mlflow, store=str(shared))
+    assert tracking_uri(config, tmp_path / "repo") == f"sqlite:///{shared}"
+    assert artifact_root(config, tmp_path / "repo") == (shared.parent / "mlartifacts").as_uri()
+    for bad in ("", "runs/"):
+        with pytest.raises(ParamError, match="mlflow.store"):
+            dataclasses.replace(config, store=bad).validate()
+    raw = repo_params_dict()  # what `make ui` opens: the store params.yaml names, not a fixed mlflow.db
+    raw["mlflow"]["store"] = str(shared)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    shown = subprocess.run([sys.executable, "-m", "colorizer.evaluation.summary", "--store-uri"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.stdout == f"sqlite:///{shared}\n", shown.stderr

@@ -230,6 +230,9 @@ class MlflowParams:
     def validate(self) -> None:
         _require(bool(self.experiment.strip()), "mlflow.experiment", "must not be empty")
         _require(bool(self.model_name.strip()), "mlflow.model_name", "must not be empty")
+        _require(bool(self.store.strip()) and not self.store.endswith(("/", "\\")), "mlflow.store",
+                 f"must be a SQLite file, relative to the repository or absolute, got {self.store!r}")
+        _require(bool(self.artifacts.strip()), "mlflow.artifacts", "must not be empty")
 
 
 @dataclass(frozen=True)
@@ -269,8 +272,17 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     except FileNotFoundError:
         raise ParamError(f"{path}: not found (run from the repository root)") from None
     except yaml.YAMLError as err:
-        raise ParamError(f"{path}: not valid YAML: {err}") from None
+        raise ParamError(f"{path}: not valid YAML{_yaml_where(err)}") from None
     return params_from_dict(raw, source=str(path))
+
+
+def _yaml_where(err) -> str:
+    """PyYAML's message spans several lines (context, problem, a snippet of the file): its line,
+    column and problem fit in one."""
+    mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None)
+    if mark is None or not problem:
+        return f": {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def params_from_dict(raw: dict, source: str = PARAMS_FILE) -> Params:

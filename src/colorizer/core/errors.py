@@ -38,6 +38,14 @@ def read_stage_json(path: str | Path, stage: str):
                         f"or re-run `dvc repro -f -s {stage}`") from None
 
 
+def one_line(err: BaseException, limit: int = 200) -> str:
+    """`err` as its type and the first line of its message, cut to `limit` characters: what a
+    one-line error quotes of a library's error (SQLAlchemy's runs on to the SQL and a web link)."""
+    text = str(err).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(err).__name__}: {first[:limit]}{'...' if len(first) > limit or len(text) > 1 else ''}"
+
+
 @contextlib.contextmanager
 def damaged_file(path: Path, remedy: str, also: tuple[type[Exception], ...] = ()):
     """A file that cannot be read inside this block (missing, cut short by a disk error or a copy
@@ -46,7 +54,7 @@ def damaged_file(path: Path, remedy: str, also: tuple[type[Exception], ...] = ()
     try:
         yield
     except (OSError, ValueError, TypeError, KeyError, *also) as err:
-        raise UserError(f"{path} is damaged ({type(err).__name__}: {str(err)[:200]}): {remedy}") from None
+        raise UserError(f"{path} is damaged ({one_line(err)}): {remedy}") from None
 
 
 def run_stage(main: Callable[[], None]) -> int:

@@ -25,7 +25,7 @@ def process_pool() -> Iterator[ProcessPoolExecutor]:
     and waits only for the tasks under way (short: a chunk of images), so a stopped stage stops
     now and its partial output is removed after its workers last wrote to it."""
     # spawn, not fork: a forked child of a process that imported TensorFlow can deadlock.
-    pool = ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("spawn"),
+    pool = _SigintShieldedPool(workers(), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
         yield pool
@@ -33,6 +33,20 @@ def process_pool() -> Iterator[ProcessPoolExecutor]:
         pool.shutdown(cancel_futures=True)
         raise
     pool.shutdown()
+
+
+class _SigintShieldedPool(ProcessPoolExecutor):
+    """Each worker starts with SIGINT blocked, until its initializer ignores it: a Ctrl-C in the
+    tenth of a second while a new Python starts up would otherwise print its traceback. The
+    mask is inherited through fork and exec; blocked in the stage only while it spawns, a Ctrl-C
+    then waits, and is not lost."""
+
+    def _spawn_process(self):  # CPython's one place that starts a worker (3.9+)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            super()._spawn_process()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -45,6 +59,7 @@ def _die_with_parent(parent: int) -> None:
     it, so that only the stage reports it (one line) and stops the pool, instead of each worker
     printing a KeyboardInterrupt traceback beside it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since it was spawned
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:

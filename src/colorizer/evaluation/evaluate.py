@@ -84,11 +84,12 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     status_before = _open_run(tracker, params, run_id, stand_in, fixed.gray_png(0))
     try:
         _log(tracker, result, image, params.train.epochs, card, Path(paths.eval_metrics).name)
+        if failed := tracker.unlogged("evaluate"):  # a run without its test results: not a finished evaluate
+            raise failed
     except BaseException as err:  # the run was reopened: close it again, its training as it was
         tracker.finish(status_before or ("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"))
         raise
     atomic.write_json(paths.eval_metrics, result)  # last: metrics that exist belong to a finished evaluate
-    tracker.report_failures("evaluate")
     print(f"evaluate: logged into MLflow run {tracker.run_id} ({tracker.display_uri})", flush=True)
     return result
 

@@ -1,7 +1,8 @@
 """`python -m colorizer.evaluation.summary`: the end-of-run report `make run` prints.
 
 Model against the gray baseline, accuracy per class, and where every output is.
-`--ui-link` prints only the MLflow UI address that opens the runs table (`make ui`).
+`--ui-link` prints only the MLflow UI address that opens the runs table, and `--store-uri` the
+store it reads (`make ui`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def runs_link(params, root: Path) -> str:
 def main(argv: list[str]) -> None:
     params = load_params()
     paths, root = params.paths, repo_root()
+    if "--store-uri" in argv:
+        print(tracking_uri(params.mlflow, root))
+        return
     if "--ui-link" in argv:
         print(f"MLflow UI: open {runs_link(params, root)}  (the runs table; Ctrl-C stops the UI)")
         return

@@ -1,9 +1,9 @@
 """MLflow tracking: one run per training run, shared by `train` and `evaluate`.
 
 Store: `MLFLOW_TRACKING_URI` when set; otherwise the SQLite file `mlflow.store`
-(default `mlflow.db`) at the root of the user's repository, with artifacts in
-`mlflow.artifacts` beside it, also when DVC runs the stage in a temporary copy
-of the repository. `mlflow ui` started at the repo root shows every run.
+(default `mlflow.db`, relative to the root of the user's repository, or absolute), with
+artifacts in `mlflow.artifacts` beside it, also when DVC runs the stage in a temporary copy
+of the repository. `make ui` shows every run.
 
 What the MLflow UI is fed (its chart view sorts sections by the name before the last
 `/`, so the names below put the curves first): `epoch/<split>_<m>` and `epoch/lr` per
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from colorizer.core.config import MlflowParams, ParamError, Params, params_from_dict
-from colorizer.core.errors import UserError, disk_full
+from colorizer.core.errors import UserError, disk_full, one_line
 from colorizer.core.workspace import committed_file, git_commit
 
 ENV_URI = "MLFLOW_TRACKING_URI"
@@ -50,13 +50,12 @@ def tracking_uri(config: MlflowParams, root: Path) -> str:
 
 
 def artifact_root(config: MlflowParams, root: Path) -> str | None:
-    """Where new experiments keep artifacts: beside the SQLite database (by default the
-    repo's; else the one MLFLOW_TRACKING_URI names); left to the server for a server URI.
+    """Where new experiments keep artifacts: beside the SQLite database (`mlflow.store`, relative
+    to the repo or absolute, as on a shared disk; else the one MLFLOW_TRACKING_URI names); left to
+    the server for a server URI.
 
     MLflow itself would put them in ./mlruns of whatever the working directory is."""
-    uri = os.environ.get(ENV_URI)
-    if not uri:
-        return (Path(root).resolve() / config.artifacts).as_uri()
+    uri = tracking_uri(config, root)
     if uri.startswith("sqlite:///"):
         return (Path(uri[len("sqlite:///") :]).resolve().parent / config.artifacts).as_uri()
     return None
@@ -138,7 +137,8 @@ class Tracker:
     work (`check_reachable`); a failure after that (a server going away mid-run)
     never stops training: it is reported once as it happens and summarised by
     `report_failures` at the end, while the model and DVC metrics are written
-    as usual.
+    as usual. Evaluate, whose record in MLflow is the point, fails instead
+    (`unlogged`), so that `dvc repro` runs it again.
     """
 
     def __init__(self, config: MlflowParams, root: Path):
@@ -158,10 +158,11 @@ class Tracker:
         except Exception as err:
             self._refuse_if_disk_full(err)
             raise TrackingUnavailable(
-                f"MLflow store {self.display_uri} cannot be opened ({type(err).__name__}: {redact(str(err))[:300]}): "
+                f"MLflow store {self.display_uri} cannot be opened ({redact(one_line(err, 300))}): "
                 f"restore {self.config.store} from a backup, or point MLFLOW_TRACKING_URI at another store") from None
         self.run_id: str | None = None
         self.failures: list[str] = []
+        self.first_failure = ""
 
     def check_reachable(self) -> None:
         try:
@@ -169,7 +170,7 @@ class Tracker:
         except Exception as err:
             self._refuse_if_disk_full(err)
             raise TrackingUnavailable(
-                f"MLflow store {self.display_uri} is unreachable ({type(err).__name__}: {redact(str(err))[:300]}). "
+                f"MLflow store {self.display_uri} is unreachable ({redact(one_line(err, 300))}). "
                 "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to the local "
                 f"{self.config.store}."
             ) from None
@@ -338,6 +339,14 @@ class Tracker:
                 flush=True,
             )
 
+    def unlogged(self, stage: str) -> UserError | None:
+        """One line for a stage that must not pass for done while MLflow lacks what it logs."""
+        if not self.failures:
+            return None
+        return UserError(f"MLflow store {self.display_uri} did not take {', '.join(sorted(set(self.failures)))} "
+                         f"({self.first_failure}): {stage} is not done; run `dvc repro {stage}` again once "
+                         "the store is back or has space")
+
     def _tolerant(self, what: str, call, *args, **kwargs) -> None:
         store_log = logging.getLogger(_STORE_LOGGER)
         level = store_log.level
@@ -346,8 +355,8 @@ class Tracker:
             call(*args, **kwargs)
         except Exception as err:
             if not self.failures:
-                print(f"WARNING: MLflow logging failed ({type(err).__name__}: {redact(str(err))[:200]}); "
-                      "the stage goes on", flush=True)
+                self.first_failure = redact(one_line(err))
+                print(f"WARNING: MLflow logging failed ({self.first_failure}); the stage goes on", flush=True)
             self.failures.append(what)
         finally:
             store_log.setLevel(level)

@@ -93,6 +93,7 @@ def train(params: Params, shards: Path, root: Path) -> dict | None:
             tracker.finish("KILLED" if stopped else "FAILED")
         raise
     tracker.describe(model_card.card(params, shards, tracker.root))  # evaluate adds the test results
+    tracker.finish()  # said here: MLflow's log_model block marks the run FAILED when the model fails to log
     tracker.report_failures("train")
     return summary
 
