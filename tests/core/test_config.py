@@ -146,6 +146,9 @@ def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ParamError, match="not valid YAML at line 2, column 1: expected the node content") as err:
         load_params(tmp_path / "params.yaml")
     assert "\n" not in str(err.value)
+    (tmp_path / "params.yaml").write_text("train:\n  batch_size: 16\n  epochs: 2\n  batch_size: 8\n")
+    with pytest.raises(ParamError, match="not valid YAML at line 4, column 3: duplicate key 'batch_size'"):
+        load_params(tmp_path / "params.yaml")  # as DVC refuses it, not the last one kept silently
 
 
 @pytest.mark.parametrize("value, expected", [("auto", "auto"), (0.2, 0.2), ("0.2", 0.2)])

@@ -170,7 +170,7 @@ def test_a_store_that_refuses_the_test_metrics_fails_evaluate_and_the_rerun_logs
     assert run.info.status == "FINISHED" and run.data.metrics["test/accuracy"] == pytest.approx(result["accuracy"])
 
 
-@pytest.mark.parametrize("content", ["[1]", '{"run_id": 5}', '{"run": "x"}'])
+@pytest.mark.parametrize("content", ["[1]", '{"run_id": 5}', '{"run": "x"}', '{"run_id": "../../etc"}'])
 def test_a_run_info_file_without_a_run_id_is_one_line_saying_how_to_get_it_back(trained, tiny_data, monkeypatch,
                                                                                  tmp_path, content):
     import dataclasses

@@ -339,7 +339,7 @@ def test_an_absolute_store_keeps_its_artifacts_beside_it_and_make_ui_opens_it(ma
     config = dataclasses.replace(make_params().mlflow, store=str(shared))
     assert tracking_uri(config, tmp_path / "repo") == f"sqlite:///{shared}"
     assert artifact_root(config, tmp_path / "repo") == (shared.parent / "mlartifacts").as_uri()
-    for bad in ("", "runs/"):
+    for bad in ("", "runs/", " mlflow.db", "sqlite:///runs.db"):
         with pytest.raises(ParamError, match="mlflow.store"):
             dataclasses.replace(config, store=bad).validate()
     raw = repo_params_dict()  # what `make ui` opens: the store params.yaml names, not a fixed mlflow.db
@@ -348,3 +348,41 @@ def test_an_absolute_store_keeps_its_artifacts_beside_it_and_make_ui_opens_it(ma
     shown = subprocess.run([sys.executable, "-m", "colorizer.evaluation.summary", "--store-uri"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=60)
     assert shown.stdout == f"sqlite:///{shared}\n", shown.stderr
+
+
+def test_a_store_that_cannot_be_written_is_one_line_before_any_work(make_params, tmp_path, monkeypatch, capfd):
+    from colorizer.tracking.tracker import Tracker, TrackingUnavailable
+
+    store = tmp_path / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{store}").search_experiments(max_results=1)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///file:{store}?mode=ro&uri=true")  # a read-only mount
+    tracker = Tracker(make_params().mlflow, tmp_path)
+    tracker.check_reachable()  # reading works
+    with pytest.raises(TrackingUnavailable, match="cannot be written .*attempt to write a readonly database") as err:
+        tracker.start(make_params())
+    assert "\n" not in str(err.value) and "Traceback" not in "".join(capfd.readouterr())
+
+
+def test_a_folder_named_as_the_store_is_refused_at_once(make_params, tmp_path, monkeypatch):
+    from colorizer.tracking.tracker import Tracker, TrackingUnavailable
+
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'runs'}")
+    with pytest.raises(TrackingUnavailable, match="is a folder, not a SQLite file"):
+        Tracker(make_params().mlflow, tmp_path)  # not two minutes of SQLite retries, then "restore it"
+
+
+def test_the_store_uri_command_refuses_a_bad_store_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import repo_params_dict
+
+    raw = repo_params_dict()
+    raw["mlflow"]["store"] = ""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    shown = subprocess.run([sys.executable, "-m", "colorizer.evaluation.summary", "--store-uri"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 1 and shown.stderr.startswith("summary: params.yaml: mlflow.store must be")
+    assert shown.stderr.count("\n") == 1, shown.stderr

@@ -230,8 +230,10 @@ class MlflowParams:
     def validate(self) -> None:
         _require(bool(self.experiment.strip()), "mlflow.experiment", "must not be empty")
         _require(bool(self.model_name.strip()), "mlflow.model_name", "must not be empty")
-        _require(bool(self.store.strip()) and not self.store.endswith(("/", "\\")), "mlflow.store",
-                 f"must be a SQLite file, relative to the repository or absolute, got {self.store!r}")
+        _require(bool(self.store.strip()) and self.store == self.store.strip() and ":" not in self.store
+                 and not self.store.endswith(("/", "\\")), "mlflow.store",
+                 f"must be a SQLite file's path, relative to the repository or absolute (a URI goes in "
+                 f"MLFLOW_TRACKING_URI), got {self.store!r}")
         _require(bool(self.artifacts.strip()), "mlflow.artifacts", "must not be empty")
 
 
@@ -268,12 +270,29 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_unique_keys_loader(yaml)) or {}
     except FileNotFoundError:
         raise ParamError(f"{path}: not found (run from the repository root)") from None
     except yaml.YAMLError as err:
         raise ParamError(f"{path}: not valid YAML{_yaml_where(err)}") from None
     return params_from_dict(raw, source=str(path))
+
+
+def _unique_keys_loader(yaml):
+    """PyYAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
+    silently, while DVC refuses the file, so the stages and `dvc repro` would disagree."""
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeys
 
 
 def _yaml_where(err) -> str:

@@ -13,6 +13,7 @@ logs into a new run tagged `colorizer.origin_run_id` = the lost run's id.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +95,16 @@ def evaluate(params: Params, shards: Path, root: Path) -> dict:
     return result
 
 
+# What MLflow accepts as a run id (mlflow.utils.validation).
+_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
+
+
 def _training_run_id(run_info: str) -> str:
     info = read_stage_json(run_info, "train")
     run_id = info.get("run_id") if isinstance(info, dict) else None
-    if not isinstance(run_id, str) or not run_id:
-        raise UserError(f"{run_info} is damaged (no run_id string): restore it with `dvc checkout train`, "
-                        "or re-run `dvc repro -f -s train`")
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise UserError(f"{run_info} is damaged (no run_id that MLflow could have made): restore it with "
+                        "`dvc checkout train`, or re-run `dvc repro -f -s train`")
     return run_id
 
 

@@ -63,4 +63,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from colorizer.core.errors import run_stage
+
+    sys.exit(run_stage(lambda: main(sys.argv[1:])))

@@ -17,6 +17,7 @@ sees no local paths.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -46,7 +47,7 @@ _NAMED_SOURCES = ("synthetic", "kaggle", "tfds:")
 
 
 def tracking_uri(config: MlflowParams, root: Path) -> str:
-    return os.environ.get(ENV_URI) or f"sqlite:///{Path(root).resolve() / config.store}"
+    return os.environ.get(ENV_URI) or f"sqlite:///{Path(root).resolve() / Path(config.store).expanduser()}"
 
 
 def artifact_root(config: MlflowParams, root: Path) -> str | None:
@@ -153,6 +154,9 @@ class Tracker:
         self.display_uri = redact(self.uri)
         # Before the client opens it: SQLite silently creates a missing database file, empty.
         self.store_was_missing = _missing_sqlite_file(self.uri)
+        if self.uri.startswith("sqlite:///") and Path(self.uri[len("sqlite:///") :]).is_dir():
+            raise TrackingUnavailable(f"MLflow store {self.display_uri} is a folder, not a SQLite file: name a file "
+                                      "in mlflow.store (or MLFLOW_TRACKING_URI)")
         try:  # a SQLite store opens (and migrates) here: a damaged file fails now
             self.client = mlflow.MlflowClient(self.uri)
         except Exception as err:
@@ -198,6 +202,10 @@ class Tracker:
         return experiment.experiment_id if experiment else None
 
     def start(self, params: Params, tags: dict[str, str] | None = None) -> str:
+        with self._opening_a_run():
+            return self._start(params, tags)
+
+    def _start(self, params: Params, tags: dict[str, str] | None) -> str:
         tags = {**run_tags(params, self.root), **(tags or {})}
         run = self.client.create_run(self.experiment_id(), run_name=run_name(params), tags=tags)
         self.run_id = run.info.run_id
@@ -210,8 +218,22 @@ class Tracker:
         status it had."""
         status = self.client.get_run(run_id).info.status  # fails clearly if the run is not in this store
         self.run_id = run_id
-        self.client.update_run(run_id, status="RUNNING")
+        with self._opening_a_run():
+            self.client.update_run(run_id, status="RUNNING")
         return status
+
+    @contextlib.contextmanager
+    def _opening_a_run(self):
+        """The first write of a stage: a store that can be read but not written (a read-only
+        mount, a file of another user) is found here, before any work, and said in one line."""
+        try:
+            with _quiet_store_log():
+                yield
+        except Exception as err:
+            self._refuse_if_disk_full(err)
+            raise TrackingUnavailable(
+                f"MLflow store {self.display_uri} cannot be written ({redact(one_line(err, 300))}): make it "
+                "writable, or point MLFLOW_TRACKING_URI at another store") from None
 
     def has_run(self, run_id: str) -> bool:
         """Whether this store holds `run_id` (and it is not deleted)."""
@@ -348,18 +370,27 @@ class Tracker:
                          "the store is back or has space")
 
     def _tolerant(self, what: str, call, *args, **kwargs) -> None:
-        store_log = logging.getLogger(_STORE_LOGGER)
-        level = store_log.level
-        store_log.setLevel(logging.CRITICAL)  # its 40-line tracebacks: the warning below says it in one
         try:
-            call(*args, **kwargs)
+            with _quiet_store_log():
+                call(*args, **kwargs)
         except Exception as err:
             if not self.failures:
                 self.first_failure = redact(one_line(err))
                 print(f"WARNING: MLflow logging failed ({self.first_failure}); the stage goes on", flush=True)
             self.failures.append(what)
-        finally:
-            store_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _quiet_store_log():
+    """MLflow's SQL store logs a 40-line traceback for each failed call: the one line that
+    reports the failure says it."""
+    store_log = logging.getLogger(_STORE_LOGGER)
+    level = store_log.level
+    store_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        store_log.setLevel(level)
 
 
 def _served_code(folder: Path) -> Path:
