@@ -146,6 +146,8 @@ def test_evaluate_interrupted_while_logging_leaves_no_metrics_and_the_run_as_tra
 
 def test_a_store_that_refuses_the_test_metrics_fails_evaluate_and_the_rerun_logs_them(trained, tiny_data,
                                                                                      monkeypatch):
+    import sqlite3
+
     import mlflow
 
     from colorizer.core.errors import UserError
@@ -155,13 +157,16 @@ def test_a_store_that_refuses_the_test_metrics_fails_evaluate_and_the_rerun_logs
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     metrics = Path(params.paths.eval_metrics)
 
-    def full(*args, **kwargs):
-        raise RuntimeError("(sqlite3.OperationalError) database or disk is full\n[SQL: INSERT INTO metrics]")
+    def full(*args, **kwargs):  # a full disk, as SQLAlchemy wraps it when it flushes
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as cause:
+            raise RuntimeError("(raised as a result of Query-invoked autoflush)\n[SQL: INSERT INTO metrics]") from cause
     with monkeypatch.context() as patch:
         patch.setattr(mlflow.MlflowClient, "log_batch", full)
         with pytest.raises(UserError) as refused:
             evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
-    assert "did not take metrics (RuntimeError: (sqlite3.OperationalError) database or disk is full...)" in str(
+    assert "did not take metrics (no space left on device): evaluate is not done" in str(
         refused.value) and "run `dvc repro evaluate` again" in str(refused.value) and "\n" not in str(refused.value)
     assert not metrics.exists()  # so DVC runs evaluate again, rather than keep a run without its test results
 

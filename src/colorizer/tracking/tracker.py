@@ -374,8 +374,8 @@ class Tracker:
             with _quiet_store_log():
                 call(*args, **kwargs)
         except Exception as err:
-            if not self.failures:
-                self.first_failure = redact(one_line(err))
+            if not self.failures:  # a full disk says so, also where MLflow wraps it in another error
+                self.first_failure = "no space left on device" if disk_full(err) else redact(one_line(err))
                 print(f"WARNING: MLflow logging failed ({self.first_failure}); the stage goes on", flush=True)
             self.failures.append(what)
 
