@@ -178,6 +178,9 @@ class Tracker:
                 "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to the local "
                 f"{self.config.store}."
             ) from None
+        if self.uri.startswith("sqlite:///"):
+            with self._opening_a_run():  # before minutes of scoring or training, not after
+                _try_sqlite_write(self.uri[len("sqlite:///") :])
 
     def _refuse_if_disk_full(self, err: Exception) -> None:
         if disk_full(err):  # not a damaged store, whatever SQLite's SQL says: say so in one line
@@ -404,6 +407,20 @@ def _served_code(folder: Path) -> Path:
     for name in pyfunc.SERVED_PACKAGES:
         shutil.copytree(source / name, package / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return package
+
+
+def _try_sqlite_write(database: str) -> None:
+    """A write rolled back, leaving the store as it was: fails on a read-only store (SQLite
+    grants even its write lock to a read-only file, and refuses only the write itself)."""
+    import sqlite3
+
+    connection = sqlite3.connect(database, timeout=60, uri=database.startswith("file:"), isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("CREATE TABLE colorizer_write_check (x)")
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()  # after a refused write, this drops the open transaction
 
 
 def _missing_sqlite_file(uri: str) -> bool:
