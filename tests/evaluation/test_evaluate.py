@@ -145,7 +145,7 @@ def test_evaluate_interrupted_while_logging_leaves_no_metrics_and_the_run_as_tra
 
 
 def test_a_store_that_refuses_the_test_metrics_fails_evaluate_and_the_rerun_logs_them(trained, tiny_data,
-                                                                                     monkeypatch):
+                                                                                     monkeypatch, capsys):
     import sqlite3
 
     import mlflow
@@ -169,6 +169,7 @@ def test_a_store_that_refuses_the_test_metrics_fails_evaluate_and_the_rerun_logs
     assert "did not take metrics (no space left on device): evaluate is not done" in str(
         refused.value) and "run `dvc repro evaluate` again" in str(refused.value) and "\n" not in str(refused.value)
     assert not metrics.exists()  # so DVC runs evaluate again, rather than keep a run without its test results
+    assert "WARNING" not in capsys.readouterr().out  # the refusal is the one line: evaluate does not go on
 
     result = evaluate(params, shards=Path(tiny_data.paths.shards), root=root)
     [run] = [r for r in runs_in(params, root) if r.info.run_id == run_id]

@@ -53,7 +53,7 @@ def _trained_model(path: str):
 def evaluate(params: Params, shards: Path, root: Path) -> dict:
     paths = params.paths
     Path(paths.eval_metrics).unlink(missing_ok=True)  # an earlier evaluate's: never beside a newer model
-    tracker = Tracker(params.mlflow, root)
+    tracker = Tracker(params.mlflow, root, goes_on_without_store=False)
     tracker.check_reachable()
     run_id = _training_run_id(paths.run_info)
     stand_in = _stand_in_run(tracker, run_id, paths.run_info)  # before minutes of scoring, not after

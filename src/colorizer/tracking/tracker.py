@@ -142,7 +142,9 @@ class Tracker:
     (`unlogged`), so that `dvc repro` runs it again.
     """
 
-    def __init__(self, config: MlflowParams, root: Path):
+    def __init__(self, config: MlflowParams, root: Path, goes_on_without_store: bool = True):
+        """`goes_on_without_store=False`: a stage that fails on `unlogged` instead, so the first
+        failure is not announced as one the stage goes on after."""
         import mlflow
 
         # Fail within seconds, not after minutes of HTTP retries.
@@ -167,6 +169,7 @@ class Tracker:
         self.run_id: str | None = None
         self.failures: list[str] = []
         self.first_failure = ""
+        self.goes_on_without_store = goes_on_without_store
 
     def check_reachable(self) -> None:
         try:
@@ -379,7 +382,8 @@ class Tracker:
         except Exception as err:
             if not self.failures:  # a full disk says so, also where MLflow wraps it in another error
                 self.first_failure = "no space left on device" if disk_full(err) else redact(one_line(err))
-                print(f"WARNING: MLflow logging failed ({self.first_failure}); the stage goes on", flush=True)
+                if self.goes_on_without_store:
+                    print(f"WARNING: MLflow logging failed ({self.first_failure}); the stage goes on", flush=True)
             self.failures.append(what)
 
 
