@@ -323,13 +323,24 @@ def test_a_failing_store_call_is_one_warning_without_the_stores_own_traceback(tm
     assert tracker.failures == ["metrics"]
 
 
-def test_an_absolute_store_keeps_its_artifacts_beside_it_and_make_ui_opens_it(make_params, tmp_path, monkeypatch):
-    import dataclasses
+def store_uri_command(folder: Path, store: str):
+    """`python -m colorizer.evaluation.summary --store-uri` (as `make ui` runs it) with params.yaml's
+    mlflow.store set to `store`."""
     import subprocess
     import sys
 
     import yaml
     from conftest import repo_params_dict
+
+    raw = repo_params_dict()
+    raw["mlflow"]["store"] = store
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw))
+    return subprocess.run([sys.executable, "-m", "colorizer.evaluation.summary", "--store-uri"], cwd=folder,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_an_absolute_store_keeps_its_artifacts_beside_it_and_make_ui_opens_it(make_params, tmp_path, monkeypatch):
+    import dataclasses
 
     from colorizer.core.config import ParamError
     from colorizer.tracking.tracker import artifact_root, tracking_uri
@@ -342,11 +353,7 @@ def test_an_absolute_store_keeps_its_artifacts_beside_it_and_make_ui_opens_it(ma
     for bad in ("", "runs/", " mlflow.db", "sqlite:///runs.db"):
         with pytest.raises(ParamError, match="mlflow.store"):
             dataclasses.replace(config, store=bad).validate()
-    raw = repo_params_dict()  # what `make ui` opens: the store params.yaml names, not a fixed mlflow.db
-    raw["mlflow"]["store"] = str(shared)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    shown = subprocess.run([sys.executable, "-m", "colorizer.evaluation.summary", "--store-uri"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+    shown = store_uri_command(tmp_path, str(shared))  # what `make ui` opens: params.yaml's store, not mlflow.db
     assert shown.stdout == f"sqlite:///{shared}\n", shown.stderr
 
 
@@ -375,16 +382,6 @@ def test_a_folder_named_as_the_store_is_refused_at_once(make_params, tmp_path, m
 
 
 def test_the_store_uri_command_refuses_a_bad_store_in_one_line(tmp_path):
-    import subprocess
-    import sys
-
-    import yaml
-    from conftest import repo_params_dict
-
-    raw = repo_params_dict()
-    raw["mlflow"]["store"] = ""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    shown = subprocess.run([sys.executable, "-m", "colorizer.evaluation.summary", "--store-uri"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+    shown = store_uri_command(tmp_path, "")
     assert shown.returncode == 1 and shown.stderr.startswith("summary: params.yaml: mlflow.store must be")
     assert shown.stderr.count("\n") == 1, shown.stderr

@@ -56,10 +56,8 @@ def artifact_root(config: MlflowParams, root: Path) -> str | None:
     the server for a server URI.
 
     MLflow itself would put them in ./mlruns of whatever the working directory is."""
-    uri = tracking_uri(config, root)
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///") :]).resolve().parent / config.artifacts).as_uri()
-    return None
+    database = _sqlite_file(tracking_uri(config, root))
+    return (Path(database).resolve().parent / config.artifacts).as_uri() if database else None
 
 
 def run_tags(params: Params, root: Path) -> dict[str, str]:
@@ -155,8 +153,9 @@ class Tracker:
         self.uri = tracking_uri(config, root)
         self.display_uri = redact(self.uri)
         # Before the client opens it: SQLite silently creates a missing database file, empty.
-        self.store_was_missing = _missing_sqlite_file(self.uri)
-        if self.uri.startswith("sqlite:///") and Path(self.uri[len("sqlite:///") :]).is_dir():
+        database = _sqlite_file(self.uri)
+        self.store_was_missing = bool(database) and not Path(database).exists()
+        if database and Path(database).is_dir():
             raise TrackingUnavailable(f"MLflow store {self.display_uri} is a folder, not a SQLite file: name a file "
                                       "in mlflow.store (or MLFLOW_TRACKING_URI)")
         try:  # a SQLite store opens (and migrates) here: a damaged file fails now
@@ -181,9 +180,9 @@ class Tracker:
                 "Start the tracking server, fix MLFLOW_TRACKING_URI, or unset it to log to the local "
                 f"{self.config.store}."
             ) from None
-        if self.uri.startswith("sqlite:///"):
-            with self._opening_a_run():  # before minutes of scoring or training, not after
-                _try_sqlite_write(self.uri[len("sqlite:///") :])
+        if database := _sqlite_file(self.uri):
+            with self._writing():  # before minutes of scoring or training, not after
+                _try_sqlite_write(database)
 
     def _refuse_if_disk_full(self, err: Exception) -> None:
         if disk_full(err):  # not a damaged store, whatever SQLite's SQL says: say so in one line
@@ -208,7 +207,7 @@ class Tracker:
         return experiment.experiment_id if experiment else None
 
     def start(self, params: Params, tags: dict[str, str] | None = None) -> str:
-        with self._opening_a_run():
+        with self._writing():
             return self._start(params, tags)
 
     def _start(self, params: Params, tags: dict[str, str] | None) -> str:
@@ -224,14 +223,14 @@ class Tracker:
         status it had."""
         status = self.client.get_run(run_id).info.status  # fails clearly if the run is not in this store
         self.run_id = run_id
-        with self._opening_a_run():
+        with self._writing():
             self.client.update_run(run_id, status="RUNNING")
         return status
 
     @contextlib.contextmanager
-    def _opening_a_run(self):
-        """The first write of a stage: a store that can be read but not written (a read-only
-        mount, a file of another user) is found here, before any work, and said in one line."""
+    def _writing(self):
+        """A stage's first writes (the check at its start, opening its run): a store that can be
+        read but not written (a read-only mount, a file of another user) is said in one line."""
         try:
             with _quiet_store_log():
                 yield
@@ -427,8 +426,9 @@ def _try_sqlite_write(database: str) -> None:
         connection.close()  # after a refused write, this drops the open transaction
 
 
-def _missing_sqlite_file(uri: str) -> bool:
-    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).exists()
+def _sqlite_file(uri: str) -> str | None:
+    """The database file of a `sqlite:///` URI; None for any other store."""
+    return uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else None
 
 
 def redact(text: str) -> str:
